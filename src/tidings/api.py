@@ -1,0 +1,16 @@
+"""Every domain's router under /v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tidings.delivery.endpoints import router as deliveries
+from tidings.notification.endpoints import router as inbox
+from tidings.recipient.endpoints import router as recipients
+from tidings.send.endpoints import router as sends
+from tidings.template.endpoints import router as templates
+from tidings.tenant.endpoints import router as tenant
+
+v1 = APIRouter(prefix="/v1")
+for router in (recipients, templates, sends, inbox, deliveries, tenant):
+    v1.include_router(router)

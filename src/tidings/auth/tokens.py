@@ -1,0 +1,101 @@
+"""JWT verification (HS256 or RS256) and, for operators, signing."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import jwt
+
+from tidings.auth.principal import Principal
+from tidings.config import ConfigError, Settings, stored_secret
+from tidings.errors import Unauthorized
+from tidings.kit.types import RECIPIENT_ID_PATTERN, TENANT_ID_PATTERN
+
+LEEWAY_SECONDS = 30
+_TENANT = re.compile(TENANT_ID_PATTERN)
+_SUB = re.compile(RECIPIENT_ID_PATTERN)
+_ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+class TokenVerifier:
+    """Checks bearer tokens against the configured key and claims."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self._key: Any
+        if settings.jwt_public_key:
+            self._algorithms = ["RS256"]
+            self._key = settings.jwt_public_key.replace("\\n", "\n")
+        elif settings.jwt_secret is not None or settings.embedded:
+            self._algorithms = ["HS256"]
+            self._key = stored_secret(settings, "jwt_secret", settings.jwt_secret)
+        else:
+            raise ConfigError("no JWT verification key configured")
+
+    def verify(self, token: str) -> Principal:
+        options: Any = {"require": ["sub", "tenant", "exp"], "verify_aud": bool(self._audience)}
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=self._algorithms,
+                leeway=LEEWAY_SECONDS,
+                issuer=self._issuer,
+                audience=self._audience,
+                options=options,
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise Unauthorized("token is not yet valid") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthorized(f"token lacks the {exc.claim!r} claim") from None
+        except jwt.InvalidTokenError:
+            raise Unauthorized("token is invalid") from None
+        return _principal(claims)
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    tenant, sub, roles = claims.get("tenant"), claims.get("sub"), claims.get("roles", [])
+    if not isinstance(tenant, str) or not _TENANT.match(tenant):
+        raise Unauthorized("token's tenant claim is not a valid tenant id")
+    if not isinstance(sub, str) or not _SUB.match(sub):
+        raise Unauthorized("token's sub claim is not a valid recipient id")
+    if not isinstance(roles, list) or not all(isinstance(r, str) and _ROLE.match(r) for r in roles):
+        raise Unauthorized("token's roles claim must be a list of role names")
+    return Principal(tenant=tenant, sub=sub, roles=frozenset(roles))
+
+
+def issue_token(
+    settings: Settings, *, tenant: str, sub: str, roles: list[str], ttl_seconds: int
+) -> str:
+    """Sign a token with the configured secret or private key (for operators and tests)."""
+    if not _TENANT.match(tenant):
+        raise ValueError(f"tenant {tenant!r} must match {TENANT_ID_PATTERN}")
+    if not _SUB.match(sub):
+        raise ValueError(f"sub {sub!r} must match {RECIPIENT_ID_PATTERN}")
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "tenant": tenant,
+        "roles": roles,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_private_key is not None:
+        key = settings.jwt_private_key.get_secret_value().replace("\\n", "\n")
+        return jwt.encode(claims, key, algorithm="RS256")
+    if settings.jwt_secret is not None or (settings.embedded and not settings.jwt_public_key):
+        secret = stored_secret(settings, "jwt_secret", settings.jwt_secret)
+        return jwt.encode(claims, secret, algorithm="HS256")
+    raise ConfigError(
+        "cannot sign tokens: set TIDINGS_JWT_SECRET (HS256) or TIDINGS_JWT_PRIVATE_KEY (RS256); "
+        "a public key or JWKS URL can only verify"
+    )

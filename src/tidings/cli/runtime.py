@@ -1,0 +1,33 @@
+"""An application context for commands that work on the database directly."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from tidings.auth.tokens import TokenVerifier
+from tidings.channels.registry import ProviderRegistry
+from tidings.config import Settings, stored_secret
+from tidings.context import AppContext
+from tidings.db import Database
+from tidings.kit.cursor import CursorSigner
+from tidings.migrate import ensure_schema
+
+
+@asynccontextmanager
+async def cli_context(settings: Settings) -> AsyncIterator[AppContext]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    try:
+        await ensure_schema(db, settings)
+        secret = stored_secret(settings, "secret_key", settings.secret_key)
+        yield AppContext(
+            settings=settings,
+            db=db,
+            cursors=CursorSigner(secret),
+            verifier=TokenVerifier(settings),
+            providers=ProviderRegistry({}),
+            secret_key=secret,
+        )
+    finally:
+        await db.dispose()

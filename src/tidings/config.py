@@ -1,0 +1,185 @@
+"""Configuration: one Settings object read from ``TIDINGS_*`` variables and ``.env``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WEAK_SECRETS = frozenset({"changeme", "secret", "your-secret-key", "your_jwt_secret", "password"})
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names every bad value."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TIDINGS_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    env: Literal["development", "production"] = "production"
+    data_dir: Path = Path("./.tidings")
+    database_url: str | None = None
+    broker_url: str | None = None
+    redis_url: str | None = None
+
+    secret_key: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+    jwt_private_key: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_tls: bool = False
+    smtp_from: str = "Tidings <no-reply@localhost>"
+    smtp_pool_size: int = Field(4, ge=1, le=64)
+    smtp_timeout_seconds: float = Field(30.0, gt=0)
+
+    public_url: str = "http://localhost:8000"
+    allow_private_targets: bool = False
+    unsubscribe_mailto: str | None = None
+
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_bulk_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+
+    delivery_max_attempts: int = Field(8, ge=1, le=100)
+    retry_base_seconds: float = Field(2.0, gt=0)
+    retry_max_seconds: float = Field(900.0, gt=0)
+    claim_lease_seconds: int = Field(60, ge=1)
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    retention_days: int = Field(180, ge=1)
+
+    runner_concurrency: int = Field(16, ge=1, le=256)
+    sweep_interval_seconds: float = Field(1.0, gt=0)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        allowed = ("sqlite+aiosqlite://", "postgresql+psycopg://", "postgresql+asyncpg://")
+        if not value.startswith(allowed):
+            raise ValueError("must start with one of " + ", ".join(allowed))
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        problems: list[str] = []
+        if self.smtp_starttls and self.smtp_tls and self.smtp_host:
+            problems.append("TIDINGS_SMTP_STARTTLS and TIDINGS_SMTP_TLS cannot both be true")
+        if self.env != "development":
+            for name in ("secret_key", "jwt_secret", "smtp_password"):
+                value = getattr(self, name)
+                if value is not None and _is_weak(value.get_secret_value()):
+                    problems.append(
+                        f"TIDINGS_{name.upper()} is too weak: use at least {MIN_SECRET_BYTES} "
+                        "random bytes"
+                    )
+        if not self.embedded:
+            if self.secret_key is None:
+                problems.append("TIDINGS_SECRET_KEY is required outside the embedded (SQLite) mode")
+            if not (self.jwt_secret or self.jwt_public_key or self.jwt_jwks_url):
+                problems.append(
+                    "one of TIDINGS_JWT_SECRET, TIDINGS_JWT_PUBLIC_KEY or TIDINGS_JWT_JWKS_URL "
+                    "is required outside the embedded (SQLite) mode"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tidings.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def embedded(self) -> bool:
+        """Embedded mode: SQLite; secrets may be generated into the data directory."""
+        return self.is_sqlite
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+
+def _is_weak(value: str) -> bool:
+    return len(value.encode()) < MIN_SECRET_BYTES or value.strip().lower() in WEAK_SECRETS
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"])
+        name = f"TIDINGS_{loc.upper()}" if loc else "configuration"
+        lines.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the configuration, raising ConfigError with a readable message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def stored_secret(settings: Settings, name: str, configured: SecretStr | None) -> str:
+    """Return the configured secret, or one generated once and kept in the data directory."""
+    if configured is not None:
+        return configured.get_secret_value()
+    if not settings.embedded:
+        raise ConfigError(f"TIDINGS_{name.upper()} is required outside the embedded mode")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / f"{name}.secret"
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
+    tmp.write_text(value)
+    try:
+        # link() fails when another process stored the secret first; keep theirs
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()

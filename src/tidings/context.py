@@ -1,0 +1,42 @@
+"""What the running service is made of, built once in the lifespan (or a worker)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from tidings.config import Settings
+from tidings.db import Database
+from tidings.kit.clock import Clock, get_clock
+from tidings.kit.cursor import CursorSigner
+
+if TYPE_CHECKING:
+    from tidings.auth.tokens import TokenVerifier
+    from tidings.channels.registry import ProviderRegistry
+
+
+class Dispatcher(Protocol):
+    """Carries "look at these delivery ids" to whatever runs deliveries."""
+
+    def dispatch(self, delivery_ids: list[str]) -> None: ...
+
+
+class NullDispatcher:
+    """Hands nothing over; the sweeper finds the rows (used by CLI commands)."""
+
+    def dispatch(self, delivery_ids: list[str]) -> None:
+        return None
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    cursors: CursorSigner
+    verifier: TokenVerifier
+    providers: ProviderRegistry
+    secret_key: str
+    dispatcher: Dispatcher = field(default_factory=NullDispatcher)
+    clock: Clock = field(default_factory=get_clock)
+    known_tenants: set[str] = field(default_factory=set)
+    seeded_tenants: set[str] = field(default_factory=set)

@@ -1,0 +1,158 @@
+"""The outbox: atomic claims with a lease, outcomes fenced by the claim, the delivery log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.kit.sql import dialect_insert, is_postgresql
+from tidings.models import Delivery, Notification, Suppression
+
+
+def _due(now: datetime, pending_grace: timedelta = timedelta(0)) -> Any:
+    """Rows that may be claimed now: pending or scheduled and due, or an abandoned claim."""
+    return or_(
+        and_(Delivery.status == "scheduled", Delivery.not_before <= now),
+        and_(
+            Delivery.status.in_(("pending", "sending")), Delivery.not_before <= now - pending_grace
+        ),
+    )
+
+
+async def claim(
+    session: AsyncSession, ids: Sequence[str], now: datetime, lease: timedelta
+) -> list[tuple[str, int]]:
+    """Atomically take due rows among ``ids``: (id, attempt number) of each row won.
+
+    ``sending`` with ``not_before`` = lease end; a worker that dies leaves a row the
+    sweeper reclaims once the lease has passed. The attempt number fences late writers.
+    """
+    candidates = select(Delivery.id).where(Delivery.id.in_(list(ids)), _due(now))
+    if is_postgresql(session):
+        candidates = candidates.with_for_update(skip_locked=True)
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(candidates.scalar_subquery()), _due(now))
+        .values(
+            status="sending",
+            not_before=now + lease,
+            attempts=Delivery.attempts + 1,
+            updated_at=now,
+        )
+        .returning(Delivery.id, Delivery.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    return [(row[0], row[1]) for row in result]
+
+
+async def due_ids(
+    session: AsyncSession, now: datetime, *, limit: int, pending_grace: timedelta
+) -> list[str]:
+    """Rows nobody carried: scheduled ones due, pending ones past the grace, expired claims."""
+    rows = await session.scalars(
+        select(Delivery.id)
+        .where(Delivery.status.in_(("pending", "scheduled", "sending")), _due(now, pending_grace))
+        .order_by(Delivery.not_before)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery: Delivery
+    notification: Notification
+
+
+async def load_claimed(session: AsyncSession, ids: Sequence[str]) -> list[Claimed]:
+    rows = await session.execute(
+        select(Delivery, Notification)
+        .join(Notification, Notification.id == Delivery.notification_id)
+        .where(Delivery.id.in_(list(ids)))
+    )
+    return [Claimed(delivery=d, notification=n) for d, n in rows]
+
+
+async def record(
+    session: AsyncSession, delivery_id: str, attempt: int, values: dict[str, Any]
+) -> bool:
+    """Write an outcome only if our claim is still the current one."""
+    result = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.status == "sending",
+            Delivery.attempts == attempt,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def suppress_address(
+    session: AsyncSession, tenant_id: str, channel: str, address: str, reason: str, now: datetime
+) -> None:
+    stmt = dialect_insert(session, Suppression).values(
+        tenant_id=tenant_id, channel=channel, address=address, reason=reason, created_at=now
+    )
+    await session.execute(
+        stmt.on_conflict_do_nothing(index_elements=["tenant_id", "channel", "address"])
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    status: str | None = None
+    channel: str | None = None
+    recipient_id: str | None = None
+    send_id: str | None = None
+
+
+async def page(
+    session: AsyncSession,
+    tenant_id: str,
+    f: DeliveryFilter,
+    *,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> Sequence[Delivery]:
+    query = select(Delivery).where(Delivery.tenant_id == tenant_id)
+    for column, value in (
+        (Delivery.status, f.status),
+        (Delivery.channel, f.channel),
+        (Delivery.recipient_id, f.recipient_id),
+        (Delivery.send_id, f.send_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if after is not None:
+        created_at, delivery_id = after
+        query = query.where(
+            or_(
+                Delivery.created_at < created_at,
+                and_(Delivery.created_at == created_at, Delivery.id < delivery_id),
+            )
+        )
+    query = query.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(limit)
+    return (await session.scalars(query)).all()
+
+
+async def get(session: AsyncSession, tenant_id: str, delivery_id: str) -> Delivery | None:
+    return await session.scalar(
+        select(Delivery).where(Delivery.tenant_id == tenant_id, Delivery.id == delivery_id)
+    )
+
+
+async def requeue(session: AsyncSession, delivery: Delivery, now: datetime) -> None:
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery.id, Delivery.status.in_(("dead", "failed")))
+        .values(status="pending", reason=None, attempts=0, not_before=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )

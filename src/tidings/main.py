@@ -1,0 +1,233 @@
+"""The application factory: routers, error handlers, middleware and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tidings import __version__
+from tidings.api import v1
+from tidings.auth.tokens import TokenVerifier
+from tidings.channels.registry import ProviderRegistry, build_registry
+from tidings.config import Settings, get_settings, stored_secret
+from tidings.context import AppContext
+from tidings.db import Database
+from tidings.delivery.runner import EmbeddedRunner
+from tidings.errors import PROBLEM_BASE, TidingsError, problem
+from tidings.kit.clock import Clock, get_clock
+from tidings.kit.cursor import CursorSigner
+from tidings.kit.logging import configure_logging
+from tidings.middleware import RequestContextMiddleware
+from tidings.migrate import ensure_schema
+from tidings.ops.endpoints import router as ops_router
+from tidings.ops.responses import Problem
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+# what the database driver raises while the server is unreachable
+DB_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    providers: ProviderRegistry | None = None,
+    run_deliveries: bool = True,
+    setup_logging: bool = True,
+) -> FastAPI:
+    """Build the service. Tests pass settings, a clock and provider fakes explicitly."""
+    settings = settings or get_settings()
+    if setup_logging:
+        configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.resolved_database_url)
+        await ensure_schema(db, settings)
+        secret_key = stored_secret(settings, "secret_key", settings.secret_key)
+        registry = providers or build_registry(settings)
+        ctx = AppContext(
+            settings=settings,
+            db=db,
+            cursors=CursorSigner(secret_key),
+            verifier=TokenVerifier(settings),
+            providers=registry,
+            secret_key=secret_key,
+            clock=clock or get_clock(),
+        )
+        runner = EmbeddedRunner(ctx) if run_deliveries else None
+        if runner is not None:
+            ctx.dispatcher = runner
+            await runner.start()
+        app.state.ctx = ctx
+        log.info(
+            "tidings started",
+            extra={"database": db.dialect, "runner": "embedded" if runner else "none"},
+        )
+        try:
+            yield
+        finally:
+            if runner is not None:
+                await runner.stop()
+            if providers is None:
+                await registry.aclose()
+            await db.dispose()
+
+    app = FastAPI(
+        title="Tidings",
+        version=__version__,
+        summary="Notifications and communication for hiring platforms",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    app.include_router(ops_router)
+    app.include_router(v1)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body=settings.max_body_bytes,
+        max_bulk_body=settings.max_bulk_body_bytes,
+        bulk_paths=("/v1/notifications/bulk",),
+    )
+    _install_error_handlers(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _problem_response(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = problem(
+        status,
+        title,
+        detail,
+        type_=PROBLEM_BASE + slug,
+        instance=getattr(request.state, "request_id", None),
+        errors=errors,
+    )
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TidingsError)
+    async def _tidings(request: Request, exc: TidingsError) -> JSONResponse:
+        return _problem_response(
+            request,
+            exc.status,
+            exc.title,
+            exc.detail,
+            slug=exc.slug,
+            errors=exc.errors,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": _message(e)} for e in exc.errors()]
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+            for e in errors[:5]
+        )
+        return _problem_response(
+            request, 422, "Validation failed", detail, slug="validation", errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
+        return _problem_response(
+            request,
+            exc.status_code,
+            title,
+            str(exc.detail),
+            slug=title.lower().replace(" ", "-"),
+            headers=getattr(exc, "headers", None),
+        )
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return _problem_response(
+            request,
+            503,
+            "Service unavailable",
+            "the database is unreachable; retry shortly",
+            slug="unavailable",
+            headers={"Retry-After": "5"},
+        )
+
+    for exc_type in DB_UNAVAILABLE:
+        app.add_exception_handler(exc_type, _unavailable)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+            return await _unavailable(request, exc)
+        log.exception("unhandled error")
+        return _problem_response(
+            request,
+            500,
+            "Internal error",
+            "an unexpected error occurred; it has been logged",
+            slug="internal",
+        )
+
+
+def _message(error: Any) -> str:
+    msg = str(error.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ")
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated schema, with every error documented as a problem document."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, summary=app.summary, routes=app.routes
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for defs_name, definition in components["Problem"].pop("$defs", {}).items():
+        components.setdefault(defs_name, definition)
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    problem_ref = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.setdefault("413", {"description": "Request body too large"})
+                responses.setdefault("422", {"description": "Validation failed"})
+            if operation.get("parameters"):
+                responses.setdefault("422", {"description": "Validation failed"})
+            responses.setdefault("503", {"description": "The database is unreachable"})
+            for code, response in responses.items():
+                if code.isdigit() and int(code) >= 400:
+                    response["content"] = {PROBLEM_JSON: problem_ref}
+    app.openapi_schema = schema
+    return schema

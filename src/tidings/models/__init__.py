@@ -1,0 +1,23 @@
+"""ORM tables, one module each; importing this package registers them all."""
+
+from tidings.models.base import Base
+from tidings.models.delivery import Delivery
+from tidings.models.idempotency import IdempotencyKey
+from tidings.models.notification import Notification
+from tidings.models.recipient import Recipient
+from tidings.models.send import Send
+from tidings.models.suppression import Suppression
+from tidings.models.template import Template
+from tidings.models.tenant import Tenant
+
+__all__ = [
+    "Base",
+    "Delivery",
+    "IdempotencyKey",
+    "Notification",
+    "Recipient",
+    "Send",
+    "Suppression",
+    "Template",
+    "Tenant",
+]

@@ -1,0 +1,147 @@
+"""Inbox queries: always one tenant and one recipient, never archived or not-yet-visible rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.models import Notification
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    unread: bool | None = None
+    category: str | None = None
+    priority: str | None = None
+    template: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _owned(tenant_id: str, recipient_id: str, now: datetime) -> list[ColumnElement[bool]]:
+    return [
+        Notification.tenant_id == tenant_id,
+        Notification.recipient_id == recipient_id,
+        Notification.visible.is_(True),
+        Notification.archived_at.is_(None),
+        Notification.created_at <= now,
+    ]
+
+
+def _filtered(f: InboxFilter) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if f.unread is True:
+        clauses.append(Notification.read_at.is_(None))
+    elif f.unread is False:
+        clauses.append(Notification.read_at.is_not(None))
+    if f.category is not None:
+        clauses.append(Notification.category == f.category)
+    if f.priority is not None:
+        clauses.append(Notification.priority == f.priority)
+    if f.template is not None:
+        clauses.append(Notification.template == f.template)
+    if f.since is not None:
+        clauses.append(Notification.created_at >= f.since)
+    if f.until is not None:
+        clauses.append(Notification.created_at < f.until)
+    return clauses
+
+
+async def page(
+    session: AsyncSession,
+    tenant_id: str,
+    recipient_id: str,
+    now: datetime,
+    f: InboxFilter,
+    *,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> Sequence[Notification]:
+    query = select(Notification).where(*_owned(tenant_id, recipient_id, now), *_filtered(f))
+    if after is not None:
+        created_at, item_id = after
+        query = query.where(
+            or_(
+                Notification.created_at < created_at,
+                and_(Notification.created_at == created_at, Notification.id < item_id),
+            )
+        )
+    query = query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
+    return (await session.scalars(query)).all()
+
+
+async def get(
+    session: AsyncSession, tenant_id: str, recipient_id: str, notification_id: str, now: datetime
+) -> Notification | None:
+    return await session.scalar(
+        select(Notification).where(
+            *_owned(tenant_id, recipient_id, now), Notification.id == notification_id
+        )
+    )
+
+
+async def set_read(
+    session: AsyncSession,
+    tenant_id: str,
+    recipient_id: str,
+    now: datetime,
+    *,
+    read_at: datetime | None,
+    ids: Sequence[str] | None = None,
+) -> list[str]:
+    """Mark items read (``read_at``) or unread (None); returns the ids whose state changed."""
+    clauses = _owned(tenant_id, recipient_id, now)
+    clauses.append(
+        Notification.read_at.is_(None) if read_at is not None else Notification.read_at.is_not(None)
+    )
+    if ids is not None:
+        clauses.append(Notification.id.in_(list(ids)))
+    result = await session.execute(
+        update(Notification)
+        .where(*clauses)
+        .values(read_at=read_at)
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.scalars())
+
+
+async def archive(
+    session: AsyncSession, tenant_id: str, recipient_id: str, notification_id: str, now: datetime
+) -> bool:
+    result = await session.execute(
+        update(Notification)
+        .where(*_owned(tenant_id, recipient_id, now), Notification.id == notification_id)
+        .values(archived_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def unread_count(
+    session: AsyncSession, tenant_id: str, recipient_id: str, now: datetime
+) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(*_owned(tenant_id, recipient_id, now), Notification.read_at.is_(None))
+    )
+    return int(count or 0)
+
+
+async def tallies(
+    session: AsyncSession, tenant_id: str, recipient_id: str, now: datetime
+) -> list[Any]:
+    """(category, priority, total, unread) for the recipient's inbox."""
+    unread = func.sum(case((Notification.read_at.is_(None), 1), else_=0))
+    rows = await session.execute(
+        select(Notification.category, Notification.priority, func.count(), unread)
+        .where(*_owned(tenant_id, recipient_id, now))
+        .group_by(Notification.category, Notification.priority)
+    )
+    return list(rows)

@@ -1,0 +1,139 @@
+"""The in-app inbox of the calling user (tenant, sub)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.auth.principal import Principal
+from tidings.context import AppContext
+from tidings.errors import NotFound
+from tidings.kit.cursor import filter_scope
+from tidings.kit.paging import decode_position, next_cursor
+from tidings.models import Notification
+from tidings.notification import repository
+from tidings.notification.repository import InboxFilter
+from tidings.notification.schemas import (
+    InboxItem,
+    InboxPage,
+    InboxSummary,
+    Tally,
+    UnreadCount,
+    Updated,
+)
+
+
+def item(row: Notification) -> InboxItem:
+    return InboxItem(
+        id=row.id,
+        send_id=row.send_id,
+        template=row.template,
+        category=row.category,
+        priority=row.priority,
+        title=row.title,
+        body=row.body,
+        action_url=row.action_url,
+        data=row.data or {},
+        created_at=row.created_at,
+        read=row.read_at is not None,
+        read_at=row.read_at,
+    )
+
+
+async def list_page(
+    session: AsyncSession,
+    ctx: AppContext,
+    principal: Principal,
+    f: InboxFilter,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> InboxPage:
+    scope = filter_scope("inbox", tenant=principal.tenant, sub=principal.sub, **vars(f))
+    after = decode_position(ctx.cursors, cursor, scope)
+    rows = await repository.page(
+        session, principal.tenant, principal.sub, ctx.clock.now(), f, after=after, limit=limit + 1
+    )
+    items, token = next_cursor(ctx.cursors, rows, limit, scope, lambda r: (r.created_at, r.id))
+    return InboxPage(items=[item(r) for r in items], next_cursor=token)
+
+
+async def _load(
+    session: AsyncSession, ctx: AppContext, principal: Principal, notification_id: str
+) -> Notification:
+    row = await repository.get(
+        session, principal.tenant, principal.sub, notification_id, ctx.clock.now()
+    )
+    if row is None:
+        raise NotFound(f"notification {notification_id!r} is not in your inbox")
+    return row
+
+
+async def get(
+    session: AsyncSession, ctx: AppContext, principal: Principal, notification_id: str
+) -> InboxItem:
+    return item(await _load(session, ctx, principal, notification_id))
+
+
+async def mark(
+    session: AsyncSession,
+    ctx: AppContext,
+    principal: Principal,
+    notification_id: str,
+    *,
+    read: bool,
+) -> InboxItem:
+    now = ctx.clock.now()
+    row = await _load(session, ctx, principal, notification_id)
+    await repository.set_read(
+        session,
+        principal.tenant,
+        principal.sub,
+        now,
+        read_at=now if read else None,
+        ids=[notification_id],
+    )
+    await session.refresh(row)
+    return item(row)
+
+
+async def mark_many_read(
+    session: AsyncSession, ctx: AppContext, principal: Principal, ids: list[str] | None
+) -> Updated:
+    """Mark the given items (or, with None, every unread item) read."""
+    now = ctx.clock.now()
+    changed = await repository.set_read(
+        session, principal.tenant, principal.sub, now, read_at=now, ids=ids
+    )
+    return Updated(updated=len(changed))
+
+
+async def archive(
+    session: AsyncSession, ctx: AppContext, principal: Principal, notification_id: str
+) -> None:
+    if not await repository.archive(
+        session, principal.tenant, principal.sub, notification_id, ctx.clock.now()
+    ):
+        raise NotFound(f"notification {notification_id!r} is not in your inbox")
+
+
+async def unread_count(session: AsyncSession, ctx: AppContext, principal: Principal) -> UnreadCount:
+    count = await repository.unread_count(session, principal.tenant, principal.sub, ctx.clock.now())
+    return UnreadCount(count=count)
+
+
+async def summary(session: AsyncSession, ctx: AppContext, principal: Principal) -> InboxSummary:
+    rows = await repository.tallies(session, principal.tenant, principal.sub, ctx.clock.now())
+    by_category: dict[str, Tally] = {}
+    by_priority: dict[str, Tally] = {}
+    total = unread = 0
+    for category, priority, n, n_unread in rows:
+        n_unread = int(n_unread or 0)
+        total += n
+        unread += n_unread
+        for table, name in ((by_category, category), (by_priority, priority)):
+            tally = table.setdefault(name, Tally(total=0, unread=0))
+            tally.total += n
+            tally.unread += n_unread
+    return InboxSummary(
+        total=total, unread=unread, by_category=by_category, by_priority=by_priority
+    )

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from tidings.kit.schema import RequestModel, ResponseModel
+from tidings.kit.types import CleanStr, JSONObject, UTCTimestamp
+from tidings.kit.validators import EmailAddress, Locale, PhoneNumber, TimeZoneName
+
+
+class RecipientUpsert(RequestModel):
+    """Merge semantics: omitted fields keep their value, ``null`` clears one."""
+
+    name: CleanStr | None = Field(None, max_length=200)
+    email: EmailAddress | None = None
+    phone: PhoneNumber | None = Field(None, description="E.164, e.g. +14155550123")
+    locale: Locale | None = Field(None, description="e.g. en, de-AT")
+    timezone: TimeZoneName | None = Field(None, description="IANA zone, e.g. Europe/Berlin")
+    data: JSONObject | None = Field(None, description="Custom data available to templates")
+
+
+class RecipientRead(ResponseModel):
+    id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    locale: str | None
+    timezone: str | None
+    data: dict[str, Any]
+    created_at: UTCTimestamp
+    updated_at: UTCTimestamp
+
+
+class RecipientPage(ResponseModel):
+    items: list[RecipientRead]
+    next_cursor: str | None

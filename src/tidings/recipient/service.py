@@ -1,0 +1,62 @@
+"""Recipients: contact data per host-platform user id, per tenant."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.auth.principal import Principal
+from tidings.context import AppContext
+from tidings.errors import NotFound
+from tidings.kit.cursor import filter_scope
+from tidings.kit.paging import decode_position, next_cursor
+from tidings.models import Recipient
+from tidings.recipient import repository
+from tidings.recipient.schemas import RecipientPage, RecipientRead, RecipientUpsert
+from tidings.tenant.service import ensure_tenant
+
+
+async def upsert(
+    session: AsyncSession,
+    ctx: AppContext,
+    principal: Principal,
+    recipient_id: str,
+    payload: RecipientUpsert,
+) -> tuple[RecipientRead, bool]:
+    """Create or merge a recipient; returns it and whether it was created."""
+    await ensure_tenant(session, ctx, principal.tenant)
+    now = ctx.clock.now()
+    changes = payload.model_dump(exclude_unset=True)
+    recipient = await repository.get(session, principal.tenant, recipient_id)
+    created = recipient is None
+    if recipient is None:
+        recipient = Recipient(
+            tenant_id=principal.tenant, id=recipient_id, data={}, created_at=now, updated_at=now
+        )
+        session.add(recipient)
+    repository.apply(recipient, changes)
+    recipient.updated_at = now
+    await session.flush()
+    return RecipientRead.model_validate(recipient), created
+
+
+async def get(session: AsyncSession, principal: Principal, recipient_id: str) -> RecipientRead:
+    recipient = await repository.get(session, principal.tenant, recipient_id)
+    if recipient is None:
+        raise NotFound(f"recipient {recipient_id!r} does not exist")
+    return RecipientRead.model_validate(recipient)
+
+
+async def list_page(
+    session: AsyncSession, ctx: AppContext, principal: Principal, *, limit: int, cursor: str | None
+) -> RecipientPage:
+    scope = filter_scope("recipients", tenant=principal.tenant)
+    after = decode_position(ctx.cursors, cursor, scope)
+    rows = await repository.list_page(session, principal.tenant, after=after, limit=limit + 1)
+    items, token = next_cursor(ctx.cursors, rows, limit, scope, lambda r: (r.created_at, r.id))
+    return RecipientPage(items=[RecipientRead.model_validate(r) for r in items], next_cursor=token)
+
+
+async def erase(session: AsyncSession, principal: Principal, recipient_id: str) -> None:
+    """Remove the recipient with its personal data and inbox (rows cascade)."""
+    if not await repository.delete_one(session, principal.tenant, recipient_id):
+        raise NotFound(f"recipient {recipient_id!r} does not exist")

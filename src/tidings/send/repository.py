@@ -1,0 +1,88 @@
+"""Sends and the outbox rows written with them; every query is scoped by tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tidings.models import Delivery, Notification, Send, Suppression
+
+
+async def insert_outbox(
+    session: AsyncSession,
+    send: dict[str, Any],
+    notifications: list[dict[str, Any]],
+    deliveries: list[dict[str, Any]],
+) -> None:
+    """Write a send, its notifications and their deliveries (one transaction, batched)."""
+    await session.execute(insert(Send), [send])
+    for start in range(0, len(notifications), 1000):
+        await session.execute(insert(Notification), notifications[start : start + 1000])
+    for start in range(0, len(deliveries), 1000):
+        await session.execute(insert(Delivery), deliveries[start : start + 1000])
+
+
+async def suppressed_addresses(
+    session: AsyncSession, tenant_id: str, channel: str, addresses: Iterable[str]
+) -> set[str]:
+    wanted = list({a for a in addresses if a})
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        rows = await session.scalars(
+            select(Suppression.address).where(
+                Suppression.tenant_id == tenant_id,
+                Suppression.channel == channel,
+                Suppression.address.in_(wanted[start : start + 500]),
+            )
+        )
+        found.update(rows)
+    return found
+
+
+async def get(session: AsyncSession, tenant_id: str, send_id: str) -> Send | None:
+    return await session.scalar(select(Send).where(Send.tenant_id == tenant_id, Send.id == send_id))
+
+
+async def delivery_counts(
+    session: AsyncSession, tenant_id: str, send_id: str
+) -> dict[str, dict[str, int]]:
+    rows = await session.execute(
+        select(Delivery.channel, Delivery.status, func.count())
+        .where(Delivery.tenant_id == tenant_id, Delivery.send_id == send_id)
+        .group_by(Delivery.channel, Delivery.status)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for channel, status, n in rows:
+        counts.setdefault(channel, {})[status] = n
+    return counts
+
+
+async def cancel(session: AsyncSession, tenant_id: str, send_id: str, now: datetime) -> None:
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.tenant_id == tenant_id,
+            Delivery.send_id == send_id,
+            Delivery.status.in_(("pending", "scheduled")),
+        )
+        .values(status="cancelled", reason="cancelled", updated_at=now)
+    )
+    # items not yet visible never appear; visible ones stay in the inbox
+    await session.execute(
+        update(Notification)
+        .where(
+            Notification.tenant_id == tenant_id,
+            Notification.send_id == send_id,
+            Notification.created_at > now,
+        )
+        .values(visible=False)
+    )
+    await session.execute(
+        update(Send)
+        .where(Send.tenant_id == tenant_id, Send.id == send_id, Send.cancelled_at.is_(None))
+        .values(cancelled_at=now)
+    )

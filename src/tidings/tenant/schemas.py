@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from email.utils import parseaddr
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from tidings.kit.schema import RequestModel, ResponseModel
+from tidings.kit.types import CleanStr
+from tidings.kit.validators import check_email
+
+
+def _check_mailbox(value: str) -> str:
+    """Accept ``addr@domain`` or ``Display Name <addr@domain>``."""
+    if "\r" in value or "\n" in value:
+        raise ValueError("must be a single line")
+    _name, address = parseaddr(value)
+    if not address:
+        raise ValueError("must be an e-mail address, optionally with a display name")
+    check_email(address)
+    return value
+
+
+Mailbox = Annotated[CleanStr, Field(max_length=320), AfterValidator(_check_mailbox)]
+
+
+class TenantSettingsUpdate(RequestModel):
+    """Omitted keys keep their value; null removes it."""
+
+    email_from: Mailbox | None = None
+    email_reply_to: Mailbox | None = None
+
+
+class TenantSettingsRead(ResponseModel):
+    email_from: str | None = Field(None, description="From address of the tenant's e-mail")
+    email_reply_to: str | None = Field(None, description="Reply-To of the tenant's e-mail")
