@@ -130,8 +130,21 @@ def _html(email: Email) -> str:
     return default_email_layout("\n".join(blocks), title=title, footer_html=_FOOTER_HTML)
 
 
+def _line_end_safe(source: str) -> str:
+    # trim_blocks eats the newline after a block tag, which would glue two lines of the
+    # text body together; a mistake in a default template, so fail at import. Multi-line
+    # sources (loops) end their own lines and are exempt.
+    if "\n" not in source and source.endswith("%}"):
+        raise ValueError(f"text line must not end with a block tag: {source!r}")
+    return source
+
+
 def _text(email: Email) -> str:
     # Every block ends with a blank line; a guarded block takes its blank line with it.
+    for para in (*_paras(email.intro), *_paras(email.outro)):
+        _line_end_safe(para.text)
+    for row in email.details:
+        _line_end_safe(row.value)
     blocks = [_guard(f"{p.text}\n", p.when) for p in _paras(email.intro)]
     if email.details:
         lines = "\n".join(_guard(f"{row.label}: {row.value}", row.when) for row in email.details)

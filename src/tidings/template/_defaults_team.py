@@ -82,7 +82,7 @@ _CANDIDATE_ADDED = make_template(
     priority="normal",
     channels=["in_app"],
     title="New candidate: {{ candidate_name }}",
-    body="{{ candidate_name }} was added to {{ job_title }}"
+    body="{{ candidate_name }} was added to the {{ job_title }} pipeline"
     "{% if source is defined and source %} via {{ source }}{% endif %}.",
     action_url="{{ candidate_url }}",
     email=Email(
@@ -124,9 +124,7 @@ _JOB_POSTED = make_template(
     ),
 )
 
-_SCORE: Final = (
-    "{{ score }}{% if max_score is defined and max_score %} / {{ max_score }}{% endif %}"
-)
+_SCORE: Final = '{{ score }}{{ (" / " ~ max_score) if max_score is defined and max_score else "" }}'
 
 _EVALUATION_COMPLETED = make_template(
     "evaluation_completed",
@@ -194,14 +192,14 @@ _TASK_OVERDUE = make_template(
     priority="high",
     channels=["in_app", "email", "push"],
     title="Overdue: {{ task_title }}",
-    body=f"{{{{ task_title }}}} was due {_DUE}. Please complete it or update its due date.",
+    body=f"“{{{{ task_title }}}}” was due {_DUE}. Please complete it or update its due date.",
     action_url="{{ task_url }}",
     email=Email(
         subject="Overdue task: {{ task_title }}",
         heading="A task is overdue",
         intro=[
             GREETING,
-            f"Your task {{{{ task_title }}}} was due {_DUE} and is not complete yet.",
+            f"Your task “{{{{ task_title }}}}” was due {_DUE} and is not complete yet.",
         ],
         details=(
             Row("Task", "{{ task_title }}"),
@@ -229,7 +227,8 @@ _NEW_MESSAGE = make_template(
         intro=[
             GREETING,
             "{{ sender_name }} sent you a message"
-            "{% if job_title is defined and job_title %} about {{ job_title }}{% endif %}:",
+            "{% if job_title is defined and job_title %}"
+            " about the {{ job_title }} role{% endif %}:",
             Para(
                 '"{{ message_preview|truncate(500) }}"',
                 html='<blockquote style="margin:0 0 16px 0;padding:12px 16px;'

@@ -112,7 +112,7 @@ TEMPLATE_VARIABLES_EXAMPLE: Final[dict[str, dict[str, Any]]] = {
     "job_posted": {
         "job_title": "Site Reliability Engineer",
         "department": "Platform",
-        "location": "Berlin or remote (EU)",
+        "location": "Berlin or remote in the EU",
         "employment_type": "Full-time",
         "posted_by": "Lena Fischer",
         "job_url": "https://careers.example.com/jobs/sre-berlin",
