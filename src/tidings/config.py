@@ -143,8 +143,11 @@ def format_validation_error(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         loc = ".".join(str(part) for part in error["loc"])
-        name = f"TIDINGS_{loc.upper()}" if loc else "configuration"
-        lines.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+        message = error["msg"].removeprefix("Value error, ")
+        if loc:
+            lines.append(f"TIDINGS_{loc.upper()}: {message}")
+        else:  # cross-field checks name their variables themselves
+            lines.extend(message.split("; "))
     return "\n".join(lines)
 
 
