@@ -10,7 +10,8 @@ from tidings.recipient.endpoints import router as recipients
 from tidings.send.endpoints import router as sends
 from tidings.template.endpoints import router as templates
 from tidings.tenant.endpoints import router as tenant
+from tidings.topic.endpoints import router as topics
 
 v1 = APIRouter(prefix="/v1")
-for router in (recipients, templates, sends, inbox, deliveries, tenant):
+for router in (recipients, topics, templates, sends, inbox, deliveries, tenant):
     v1.include_router(router)

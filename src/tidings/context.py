@@ -20,11 +20,18 @@ class Dispatcher(Protocol):
 
     def dispatch(self, delivery_ids: list[str]) -> None: ...
 
+    def expand(self, send_ids: list[str]) -> None:
+        """Topic sends to expand into notifications (in batches, by the runner)."""
+        ...
+
 
 class NullDispatcher:
     """Hands nothing over; the sweeper finds the rows (used by CLI commands)."""
 
     def dispatch(self, delivery_ids: list[str]) -> None:
+        return None
+
+    def expand(self, send_ids: list[str]) -> None:
         return None
 
 

@@ -113,7 +113,7 @@ async def test_template_edit_does_not_change_accepted_sends(
     [
         ({"recipients": ["a"]}, None),
         ({"recipients": ["a"], "template": "digest", "title": "t", "body": "b"}, None),
-        ({"recipients": [], "title": "t", "body": "b"}, "recipients"),
+        ({"recipients": [], "title": "t", "body": "b"}, None),
         ({"recipients": ["bad id!"], "title": "t", "body": "b"}, "recipients"),
         ({"recipients": ["a"], "title": "t", "body": "b", "channels": ["fax"]}, "channels"),
         ({"recipients": ["a"], "title": "t", "body": "b", "priority": "meh"}, "priority"),

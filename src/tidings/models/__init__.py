@@ -9,6 +9,7 @@ from tidings.models.send import Send
 from tidings.models.suppression import Suppression
 from tidings.models.template import Template
 from tidings.models.tenant import Tenant
+from tidings.models.topic import TopicSubscription
 
 __all__ = [
     "Base",
@@ -20,4 +21,5 @@ __all__ = [
     "Suppression",
     "Template",
     "Tenant",
+    "TopicSubscription",
 ]

@@ -12,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.models import Delivery, Notification, Send, Suppression
 
 
-async def insert_outbox(
-    session: AsyncSession,
-    send: dict[str, Any],
-    notifications: list[dict[str, Any]],
-    deliveries: list[dict[str, Any]],
-) -> None:
-    """Write a send, its notifications and their deliveries (one transaction, batched)."""
+async def insert_send(session: AsyncSession, send: dict[str, Any]) -> None:
     await session.execute(insert(Send), [send])
+
+
+async def insert_rows(
+    session: AsyncSession, notifications: list[dict[str, Any]], deliveries: list[dict[str, Any]]
+) -> None:
+    """Write notifications and their deliveries (the outbox), batched."""
     for start in range(0, len(notifications), 1000):
         await session.execute(insert(Notification), notifications[start : start + 1000])
     for start in range(0, len(deliveries), 1000):

@@ -6,6 +6,7 @@ from pydantic import Field, field_validator, model_validator
 
 from tidings.kit.schema import RequestModel, ResponseModel
 from tidings.kit.types import (
+    RECIPIENT_ID_PATTERN,
     AwareDatetime,
     Category,
     CleanStr,
@@ -26,7 +27,10 @@ MAX_BULK_ITEMS = 1000
 class SendCreate(RequestModel):
     """A template + data, or a literal title/body, for up to 1,000 recipients."""
 
-    recipients: list[RecipientId] = Field(min_length=1, max_length=MAX_RECIPIENTS)
+    recipients: list[RecipientId] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+    topic: CleanStr | None = Field(
+        None, pattern=RECIPIENT_ID_PATTERN, description="Also send to every member of this topic"
+    )
     template: TemplateKey | None = None
     data: JSONObject = Field(default_factory=dict)
     title: CleanStr | None = Field(None, min_length=1, max_length=1000)
@@ -48,6 +52,8 @@ class SendCreate(RequestModel):
 
     @model_validator(mode="after")
     def _one_kind_of_content(self) -> SendCreate:
+        if not self.recipients and self.topic is None:
+            raise ValueError("give recipients, a topic, or both")
         literal = self.title is not None or self.body is not None or self.action_url is not None
         if self.template is not None and literal:
             raise ValueError("give either template or title+body, not both")

@@ -74,6 +74,8 @@ async def accept(
         )
     if due:
         after_commit(session, lambda: ctx.dispatcher.dispatch(due))
+    if payload.topic is not None:
+        after_commit(session, lambda: ctx.dispatcher.expand([accepted.id]))
     return accepted
 
 
@@ -88,6 +90,85 @@ async def accept_bulk(
     return BulkSendAccepted(items=items)
 
 
+@dataclass
+class Plan:
+    """Everything needed to create this send's notifications, for any set of recipients."""
+
+    tenant_id: str
+    send_id: str
+    template_key: str | None
+    template: dict[str, Any] | None  # a snapshot: later edits do not change the send
+    category: str
+    priority: str
+    channels: list[str]
+    data: dict[str, Any]
+    literal: dict[str, Any] | None
+    send_at: datetime | None
+    expires_at: datetime | None
+    loc: list[str | int]
+
+
+async def _plan(
+    session: AsyncSession,
+    ctx: AppContext,
+    tenant_id: str,
+    payload: SendCreate,
+    now: datetime,
+    loc: list[str | int],
+) -> Plan:
+    if payload.expires_at is not None and payload.expires_at <= now:
+        raise Unprocessable("expires_at is in the past", loc=[*loc, "expires_at"])
+    template: Template | None = None
+    if payload.template is not None:
+        try:
+            template = await template_service.load(session, ctx, tenant_id, payload.template)
+        except NotFound as exc:
+            raise Unprocessable(exc.detail, loc=[*loc, "template"]) from None
+    channels = list(payload.channels or (template.default_channels if template else ["in_app"]))
+    if template is not None:
+        lacking = [c for c in channels if c != "in_app" and not template.content.get(c)]
+        if lacking:
+            raise Unprocessable(
+                f"template {template.key!r} has no content for: " + ", ".join(lacking),
+                loc=[*loc, "channels"],
+            )
+    return Plan(
+        tenant_id=tenant_id,
+        send_id=uuid7(),
+        template_key=payload.template,
+        template=None
+        if template is None
+        else {"name": template.name, "content": template.content, "locales": template.locales},
+        category=payload.category or (template.category if template else "general"),
+        priority=payload.priority or (template.priority if template else "normal"),
+        channels=channels,
+        data=payload.data,
+        literal=_literal_content(payload) if template is None else None,
+        send_at=payload.send_at if payload.send_at is not None and payload.send_at > now else None,
+        expires_at=payload.expires_at,
+        loc=loc,
+    )
+
+
+def plan_from_send(send: Send) -> Plan:
+    """Rebuild the plan stored with a send (for topic expansion)."""
+    stored = send.request
+    return Plan(
+        tenant_id=send.tenant_id,
+        send_id=send.id,
+        template_key=send.template,
+        template=stored.get("template_snapshot"),
+        category=send.category,
+        priority=send.priority,
+        channels=list(send.channels),
+        data=stored.get("data") or {},
+        literal=stored.get("literal"),
+        send_at=send.send_at,
+        expires_at=send.expires_at,
+        loc=["body"],
+    )
+
+
 async def _create(
     session: AsyncSession,
     ctx: AppContext,
@@ -97,28 +178,48 @@ async def _create(
     now: datetime,
     loc: list[str | int],
 ) -> tuple[SendAccepted, list[str]]:
-    if payload.expires_at is not None and payload.expires_at <= now:
-        raise Unprocessable("expires_at is in the past", loc=[*loc, "expires_at"])
-    send_at = payload.send_at if payload.send_at is not None and payload.send_at > now else None
+    plan = await _plan(session, ctx, tenant_id, payload, now, loc)
+    request = payload.model_dump(mode="json", exclude={"recipients"})
+    if payload.topic is not None:
+        # expansion happens later: keep what rendering needs with the send
+        request["template_snapshot"] = plan.template
+        request["literal"] = plan.literal
+    await repository.insert_send(
+        session,
+        {
+            "id": plan.send_id,
+            "tenant_id": tenant_id,
+            "template": payload.template,
+            "category": plan.category,
+            "priority": plan.priority,
+            "channels": plan.channels,
+            "request": request,
+            "idempotency_key": key,
+            "created_at": now,
+            "send_at": plan.send_at,
+            "expires_at": plan.expires_at,
+            "cancelled_at": None,
+            "topic": payload.topic,
+            "expanded_through": None,
+            "expanded_at": None,
+            "expansion_lease_until": None,
+        },
+    )
+    refs, due = await materialize(session, ctx, plan, list(dict.fromkeys(payload.recipients)), now)
+    status: SendStatus = "scheduled" if plan.send_at else "accepted"
+    notifications = refs if payload.topic is None else None
+    return SendAccepted(id=plan.send_id, status=status, notifications=notifications), due
 
-    template: Template | None = None
-    if payload.template is not None:
-        try:
-            template = await template_service.load(session, ctx, tenant_id, payload.template)
-        except NotFound as exc:
-            raise Unprocessable(exc.detail, loc=[*loc, "template"]) from None
-    category = payload.category or (template.category if template else "general")
-    priority = payload.priority or (template.priority if template else "normal")
-    channels = list(payload.channels or (template.default_channels if template else ["in_app"]))
-    if template is not None:
-        lacking = [c for c in channels if c != "in_app" and not template.content.get(c)]
-        if lacking:
-            raise Unprocessable(
-                f"template {template.key!r} has no content for: " + ", ".join(lacking),
-                loc=[*loc, "channels"],
-            )
 
-    recipient_ids = list(dict.fromkeys(payload.recipients))
+async def materialize(
+    session: AsyncSession,
+    ctx: AppContext,
+    plan: Plan,
+    recipient_ids: list[str],
+    now: datetime,
+) -> tuple[list[NotificationRef], list[str]]:
+    """Create notifications and deliveries for ``recipient_ids``; returns refs and due ids."""
+    tenant_id, channels = plan.tenant_id, plan.channels
     recipients = await recipient_repository.get_many(session, tenant_id, recipient_ids)
     await recipient_repository.create_empty(
         session, tenant_id, [r for r in recipient_ids if r not in recipients], now
@@ -128,9 +229,7 @@ async def _create(
         emails = [r.email for r in recipients.values() if r.email]
         suppressed = await repository.suppressed_addresses(session, tenant_id, "email", emails)
 
-    send_id = uuid7()
-    visible_at = send_at or now
-    literal = _literal_content(payload) if template is None else None
+    visible_at = plan.send_at or now
     batch = _Batch()
     refs: list[NotificationRef] = []
     for recipient_id in recipient_ids:
@@ -138,44 +237,44 @@ async def _create(
         notification_id = uuid7()
         meta = {
             "id": notification_id,
-            "category": category,
-            "priority": priority,
+            "category": plan.category,
+            "priority": plan.priority,
             "created_at": visible_at.isoformat(),
         }
-        if template is not None:
+        if plan.template is not None:
             values = template_service.variables(
                 ctx,
-                data=payload.data,
+                data=plan.data,
                 tenant_id=tenant_id,
                 recipient=_recipient_vars(recipient_id, recipient),
                 notification=meta,
             )
             content = template_service.render(
-                template.content,
-                template.locales,
+                plan.template["content"],
+                plan.template["locales"],
                 values,
                 channels=channels,
                 locale=recipient.locale if recipient else None,
                 timezone=recipient.timezone if recipient else None,
-                loc=[*loc, "data"],
+                loc=[*plan.loc, "data"],
             )
         else:
-            assert literal is not None
-            content = literal
-        title, body, action_url = _inbox_text(content, template)
+            assert plan.literal is not None
+            content = plan.literal
+        title, body, action_url = _inbox_text(content, plan.template)
         batch.notifications.append(
             {
                 "id": notification_id,
                 "tenant_id": tenant_id,
-                "send_id": send_id,
+                "send_id": plan.send_id,
                 "recipient_id": recipient_id,
-                "template": payload.template,
-                "category": category,
-                "priority": priority,
+                "template": plan.template_key,
+                "category": plan.category,
+                "priority": plan.priority,
                 "title": title,
                 "body": body,
                 "action_url": action_url,
-                "data": payload.data,
+                "data": plan.data,
                 "content": {c: content[c] for c in channels if c != "in_app" and c in content},
                 "visible": True,
                 "created_at": visible_at,
@@ -189,33 +288,17 @@ async def _create(
                 channel,
                 recipient,
                 suppressed,
-                send_id=send_id,
+                send_id=plan.send_id,
                 notification_id=notification_id,
                 recipient_id=recipient_id,
                 tenant_id=tenant_id,
                 now=now,
-                send_at=send_at,
-                expires_at=payload.expires_at,
+                send_at=plan.send_at,
+                expires_at=plan.expires_at,
             )
         refs.append(NotificationRef(id=notification_id, recipient_id=recipient_id))
-
-    send_row = {
-        "id": send_id,
-        "tenant_id": tenant_id,
-        "template": payload.template,
-        "category": category,
-        "priority": priority,
-        "channels": channels,
-        "request": payload.model_dump(mode="json", exclude={"recipients", "data"}),
-        "idempotency_key": key,
-        "created_at": now,
-        "send_at": send_at,
-        "expires_at": payload.expires_at,
-        "cancelled_at": None,
-    }
-    await repository.insert_outbox(session, send_row, batch.notifications, batch.deliveries)
-    status: SendStatus = "scheduled" if send_at else "accepted"
-    return SendAccepted(id=send_id, status=status, notifications=refs), batch.due
+    await repository.insert_rows(session, batch.notifications, batch.deliveries)
+    return refs, batch.due
 
 
 def _add_delivery(
@@ -307,7 +390,9 @@ def _literal_content(payload: SendCreate) -> dict[str, Any]:
     }
 
 
-def _inbox_text(content: dict[str, Any], template: Template | None) -> tuple[str, str, str | None]:
+def _inbox_text(
+    content: dict[str, Any], template: dict[str, Any] | None
+) -> tuple[str, str, str | None]:
     in_app = content.get("in_app") or {}
     email = content.get("email") or {}
     push = content.get("push") or {}
@@ -316,7 +401,7 @@ def _inbox_text(content: dict[str, Any], template: Template | None) -> tuple[str
         in_app.get("title")
         or email.get("subject")
         or push.get("title")
-        or (template.name if template else "")
+        or (template["name"] if template else "")
     )
     body = in_app.get("body") or email.get("text") or push.get("body") or sms.get("text") or ""
     return title, body, in_app.get("action_url") or push.get("url")
@@ -327,6 +412,8 @@ def _status(send: Send, counts: dict[str, dict[str, int]], now: datetime) -> Sen
         return "cancelled"
     if send.send_at is not None and send.send_at > now:
         return "scheduled"
+    if send.topic is not None and send.expanded_at is None:
+        return "processing"
     active = sum(
         n
         for per in counts.values()
