@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    jwt_jwks_refresh_seconds: float = Field(10.0, ge=0)
 
     smtp_host: str | None = None
     smtp_port: int = Field(587, ge=1, le=65535)

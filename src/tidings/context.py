@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+import httpx
+
 from tidings.config import Settings
 from tidings.db import Database
 from tidings.kit.clock import Clock, get_clock
@@ -43,6 +45,7 @@ class AppContext:
     verifier: TokenVerifier
     providers: ProviderRegistry
     secret_key: str
+    http: httpx.AsyncClient
     dispatcher: Dispatcher = field(default_factory=NullDispatcher)
     clock: Clock = field(default_factory=get_clock)
     known_tenants: set[str] = field(default_factory=set)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -65,13 +66,16 @@ def create_app(
         await ensure_schema(db, settings)
         secret_key = stored_secret(settings, "secret_key", settings.secret_key)
         registry = providers or build_registry(settings)
+        # one client for all outbound HTTP (JWKS, webhooks, push, SMS), with its pool
+        http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
         ctx = AppContext(
             settings=settings,
             db=db,
             cursors=CursorSigner(secret_key),
-            verifier=TokenVerifier(settings),
+            verifier=TokenVerifier(settings, http=http),
             providers=registry,
             secret_key=secret_key,
+            http=http,
             clock=clock or get_clock(),
         )
         runner = EmbeddedRunner(ctx) if run_deliveries else None
@@ -90,6 +94,7 @@ def create_app(
                 await runner.stop()
             if providers is None:
                 await registry.aclose()
+            await http.aclose()
             await db.dispose()
 
     app = FastAPI(

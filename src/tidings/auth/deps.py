@@ -14,14 +14,14 @@ from tidings.errors import Forbidden, Unauthorized
 _bearer = HTTPBearer(auto_error=False, description="A JWT with sub, tenant, exp and roles")
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required")
     ctx: AppContext = request.app.state.ctx
-    principal = ctx.verifier.verify(credentials.credentials)
+    principal = await ctx.verifier.verify(credentials.credentials)
     request.state.principal = principal
     return principal
 

@@ -6,8 +6,10 @@ import re
 import time
 from typing import Any
 
+import httpx
 import jwt
 
+from tidings.auth.jwks import JWKSKeys
 from tidings.auth.principal import Principal
 from tidings.config import ConfigError, Settings, stored_secret
 from tidings.errors import Unauthorized
@@ -20,13 +22,23 @@ _ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
 class TokenVerifier:
-    """Checks bearer tokens against the configured key and claims."""
+    """Checks bearer tokens against the configured key (or JWKS) and claims."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, http: httpx.AsyncClient | None = None) -> None:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
-        self._key: Any
-        if settings.jwt_public_key:
+        self._key: Any = None
+        self._jwks: JWKSKeys | None = None
+        if settings.jwt_jwks_url:
+            if http is None:
+                raise ConfigError("verifying with a JWKS URL needs an HTTP client")
+            self._algorithms = ["RS256"]
+            self._jwks = JWKSKeys(
+                settings.jwt_jwks_url,
+                http,
+                min_refresh_interval=settings.jwt_jwks_refresh_seconds,
+            )
+        elif settings.jwt_public_key:
             self._algorithms = ["RS256"]
             self._key = settings.jwt_public_key.replace("\\n", "\n")
         elif settings.jwt_secret is not None or settings.embedded:
@@ -35,12 +47,22 @@ class TokenVerifier:
         else:
             raise ConfigError("no JWT verification key configured")
 
-    def verify(self, token: str) -> Principal:
+    async def verify(self, token: str) -> Principal:
+        key = self._key
+        if self._jwks is not None:
+            try:
+                header = jwt.get_unverified_header(token)
+            except jwt.InvalidTokenError:
+                raise Unauthorized("token is invalid") from None
+            if header.get("alg") != "RS256":
+                raise Unauthorized("token is invalid")
+            kid = header.get("kid")
+            key = await self._jwks.key_for(kid if isinstance(kid, str) else None)
         options: Any = {"require": ["sub", "tenant", "exp"], "verify_aud": bool(self._audience)}
         try:
             claims = jwt.decode(
                 token,
-                self._key,
+                key,
                 algorithms=self._algorithms,
                 leeway=LEEWAY_SECONDS,
                 issuer=self._issuer,

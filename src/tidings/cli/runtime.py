@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
+
 from tidings.auth.tokens import TokenVerifier
 from tidings.channels.registry import ProviderRegistry
 from tidings.config import Settings, stored_secret
@@ -18,6 +20,7 @@ from tidings.migrate import ensure_schema
 async def cli_context(settings: Settings) -> AsyncIterator[AppContext]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
+    http = httpx.AsyncClient()
     try:
         await ensure_schema(db, settings)
         secret = stored_secret(settings, "secret_key", settings.secret_key)
@@ -25,9 +28,11 @@ async def cli_context(settings: Settings) -> AsyncIterator[AppContext]:
             settings=settings,
             db=db,
             cursors=CursorSigner(secret),
-            verifier=TokenVerifier(settings),
+            verifier=TokenVerifier(settings, http=http),
             providers=ProviderRegistry({}),
             secret_key=secret,
+            http=http,
         )
     finally:
+        await http.aclose()
         await db.dispose()

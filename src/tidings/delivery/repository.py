@@ -156,3 +156,15 @@ async def requeue(session: AsyncSession, delivery: Delivery, now: datetime) -> N
         .values(status="pending", reason=None, attempts=0, not_before=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+async def all_for_recipient(
+    session: AsyncSession, tenant_id: str, recipient_id: str
+) -> Sequence[Delivery]:
+    return (
+        await session.scalars(
+            select(Delivery)
+            .where(Delivery.tenant_id == tenant_id, Delivery.recipient_id == recipient_id)
+            .order_by(Delivery.created_at, Delivery.id)
+        )
+    ).all()

@@ -145,3 +145,16 @@ async def tallies(
         .group_by(Notification.category, Notification.priority)
     )
     return list(rows)
+
+
+async def all_for_recipient(
+    session: AsyncSession, tenant_id: str, recipient_id: str
+) -> Sequence[Notification]:
+    """Every notification of a recipient, archived and not yet visible ones included."""
+    return (
+        await session.scalars(
+            select(Notification)
+            .where(Notification.tenant_id == tenant_id, Notification.recipient_id == recipient_id)
+            .order_by(Notification.created_at, Notification.id)
+        )
+    ).all()

@@ -10,7 +10,12 @@ from tidings.kit.paging import DEFAULT_LIMIT, MAX_LIMIT
 from tidings.kit.types import RECIPIENT_ID_PATTERN
 from tidings.ops.responses import errors
 from tidings.recipient import service
-from tidings.recipient.schemas import RecipientPage, RecipientRead, RecipientUpsert
+from tidings.recipient.schemas import (
+    RecipientExport,
+    RecipientPage,
+    RecipientRead,
+    RecipientUpsert,
+)
 
 router = APIRouter(prefix="/recipients", tags=["recipients"])
 
@@ -72,3 +77,13 @@ async def erase_recipient(
     """Erase a recipient: personal data, inbox and deliveries."""
     await service.erase(session, principal, recipient_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{recipient_id}/export", response_model=RecipientExport, responses=errors(401, 403, 404, 422)
+)
+async def export_recipient(
+    recipient_id: RecipientIdPath, principal: ServicePrincipal, session: ReadSession
+) -> RecipientExport:
+    """Everything stored about a recipient (for data-subject access requests)."""
+    return await service.export(session, principal, recipient_id)

@@ -35,3 +35,46 @@ class RecipientRead(ResponseModel):
 class RecipientPage(ResponseModel):
     items: list[RecipientRead]
     next_cursor: str | None
+
+
+class ExportedNotification(ResponseModel):
+    id: str
+    send_id: str
+    template: str | None
+    category: str
+    priority: str
+    title: str
+    body: str
+    action_url: str | None
+    data: dict[str, Any]
+    content: dict[str, Any] = Field(description="What was rendered for each other channel")
+    created_at: UTCTimestamp
+    read_at: UTCTimestamp | None
+    archived_at: UTCTimestamp | None
+
+
+class ExportedDelivery(ResponseModel):
+    id: str
+    notification_id: str
+    channel: str
+    target: str | None
+    status: str
+    reason: str | None
+    attempts: int
+    provider: str | None
+    created_at: UTCTimestamp
+    sent_at: UTCTimestamp | None
+
+
+class ExportedTopic(ResponseModel):
+    topic: str
+    created_at: UTCTimestamp
+
+
+class RecipientExport(ResponseModel):
+    """Everything Tidings stores about one recipient."""
+
+    recipient: RecipientRead
+    topics: list[ExportedTopic]
+    notifications: list[ExportedNotification]
+    deliveries: list[ExportedDelivery]

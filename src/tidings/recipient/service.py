@@ -6,13 +6,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.auth.principal import Principal
 from tidings.context import AppContext
+from tidings.delivery import repository as delivery_repository
 from tidings.errors import NotFound
 from tidings.kit.cursor import filter_scope
 from tidings.kit.paging import decode_position, next_cursor
 from tidings.models import Recipient
+from tidings.notification import repository as notification_repository
 from tidings.recipient import repository
-from tidings.recipient.schemas import RecipientPage, RecipientRead, RecipientUpsert
+from tidings.recipient.schemas import (
+    ExportedDelivery,
+    ExportedNotification,
+    ExportedTopic,
+    RecipientExport,
+    RecipientPage,
+    RecipientRead,
+    RecipientUpsert,
+)
 from tidings.tenant.service import ensure_tenant
+from tidings.topic import repository as topic_repository
 
 
 async def upsert(
@@ -60,3 +71,20 @@ async def erase(session: AsyncSession, principal: Principal, recipient_id: str) 
     """Remove the recipient with its personal data and inbox (rows cascade)."""
     if not await repository.delete_one(session, principal.tenant, recipient_id):
         raise NotFound(f"recipient {recipient_id!r} does not exist")
+
+
+async def export(session: AsyncSession, principal: Principal, recipient_id: str) -> RecipientExport:
+    """Everything stored about a recipient: contact data, topics, inbox, deliveries."""
+    recipient = await repository.get(session, principal.tenant, recipient_id)
+    if recipient is None:
+        raise NotFound(f"recipient {recipient_id!r} does not exist")
+    tenant = principal.tenant
+    topics = await topic_repository.all_for_recipient(session, tenant, recipient_id)
+    notifications = await notification_repository.all_for_recipient(session, tenant, recipient_id)
+    deliveries = await delivery_repository.all_for_recipient(session, tenant, recipient_id)
+    return RecipientExport(
+        recipient=RecipientRead.model_validate(recipient),
+        topics=[ExportedTopic.model_validate(t) for t in topics],
+        notifications=[ExportedNotification.model_validate(n) for n in notifications],
+        deliveries=[ExportedDelivery.model_validate(d) for d in deliveries],
+    )

@@ -115,3 +115,18 @@ async def member_batch(
         query = query.where(TopicSubscription.recipient_id > after)
     query = query.order_by(TopicSubscription.recipient_id).limit(limit)
     return list(await session.scalars(query))
+
+
+async def all_for_recipient(
+    session: AsyncSession, tenant_id: str, recipient_id: str
+) -> Sequence[TopicSubscription]:
+    return (
+        await session.scalars(
+            select(TopicSubscription)
+            .where(
+                TopicSubscription.tenant_id == tenant_id,
+                TopicSubscription.recipient_id == recipient_id,
+            )
+            .order_by(TopicSubscription.topic)
+        )
+    ).all()
