@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tidings.cli import templates
+from tidings.cli import send, templates
 from tidings.cli.common import fail, settings_or_exit
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(templates.app, name="templates")
+app.command("send")(send.send)
 
 
 @app.command()

@@ -151,3 +151,95 @@ def test_serve_refuses_an_unmigrated_postgresql(monkeypatch: pytest.MonkeyPatch)
         assert result.exit_code == 2 and "TIDINGS_REDIS_URL" in result.output
     finally:
         run_async(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_send_literal_and_template_and_follow(clean_env: Path) -> None:
+    import json
+
+    result = runner.invoke(
+        app,
+        [
+            "send",
+            "--tenant",
+            "acme",
+            "--to",
+            "a",
+            "--to",
+            "b",
+            "--title",
+            "Hello",
+            "--body",
+            "World",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert '"status": "completed"' in result.stdout  # in-app only: done at once
+    assert '"in_app": {\n      "delivered": 2' in result.stdout
+    _put_recipient("a", {"email": "a@example.test"})
+    data_file = clean_env / "data.json"
+    data_file.write_text(json.dumps({"alert_title": "Maintenance"}))
+    result = runner.invoke(
+        app,
+        [
+            "send",
+            "--tenant",
+            "acme",
+            "--to",
+            "a",
+            "--template",
+            "system_alert",
+            "--data-file",
+            str(data_file),
+            "--data",
+            "alert_message=Tonight at 22:00",
+            "--channel",
+            "email",
+            "--follow",
+            "--timeout",
+            "0.2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "still in progress" in result.output  # nobody delivers e-mail in this test
+    result = runner.invoke(
+        app,
+        ["send", "--tenant", "acme", "--topic", "t", "--title", "x", "--body", "y", "--no-follow"],
+    )
+    assert result.exit_code == 0 and '"notifications": null' in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--to", "a"], "title"),
+        (["--to", "a", "--template", "nope"], "does not exist"),
+        (["--to", "a", "--title", "t", "--body", "b", "--data", "novalue"], "key=value"),
+        (["--title", "t", "--body", "b"], "recipients"),
+        (["--to", "a", "--template", "system_alert"], "alert_message"),
+    ],
+)
+def test_send_refuses_bad_input(args: list[str], expected: str) -> None:
+    result = runner.invoke(app, ["send", "--tenant", "acme", "--no-follow", *args])
+    assert result.exit_code == 2
+    assert expected in result.output
+
+
+def _put_recipient(recipient_id: str, body: dict[str, str]) -> None:
+    """Create a recipient through the API of an app on the CLI's configuration."""
+    from tests.conftest import run_async, running
+    from tidings.auth.tokens import issue_token
+    from tidings.config import load_settings
+
+    settings = load_settings()
+    token = issue_token(settings, tenant="acme", sub="ats", roles=["service"], ttl_seconds=60)
+
+    async def put() -> None:
+        async with running(settings, run_deliveries=False) as svc:
+            r = await svc.client.put(
+                f"/v1/recipients/{recipient_id}",
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert r.status_code in (200, 201), r.text
+
+    run_async(put)
