@@ -18,6 +18,9 @@ def _due(now: datetime, pending_grace: timedelta = timedelta(0)) -> Any:
     """Rows that may be claimed now: pending or scheduled and due, or an abandoned claim."""
     return or_(
         and_(Delivery.status == "scheduled", Delivery.not_before <= now),
+        # a retry is handed over by nobody but the sweeper: due at its backoff's end
+        and_(Delivery.status == "pending", Delivery.reason == "retry", Delivery.not_before <= now),
+        # fresh rows are handed over after commit; the sweeper only catches the dropped ones
         and_(
             Delivery.status.in_(("pending", "sending")), Delivery.not_before <= now - pending_grace
         ),

@@ -1,8 +1,8 @@
-"""The embedded runner: an asyncio task in the API process that carries deliveries.
+"""The embedded runner: asyncio tasks in the API process that carry deliveries.
 
 ``dispatch`` only queues ids; the rows are the truth. The sweeper hands over rows
 nobody carried (a crash between commit and hand-over, retries, scheduled sends,
-abandoned claims), so a restart loses nothing.
+abandoned claims) and topic sends nobody expanded, so a restart loses nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 
 from tidings.context import AppContext
 from tidings.delivery import service
@@ -18,14 +19,18 @@ from tidings.send import expansion
 
 log = logging.getLogger(__name__)
 
+MAX_SWEEP_BACKOFF = 30.0
+
 
 class EmbeddedRunner:
-    def __init__(self, ctx: AppContext, *, batches: int = 4) -> None:
+    def __init__(self, ctx: AppContext, *, batches: int = 4, shutdown_grace: float = 10.0) -> None:
         self._ctx = ctx
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._expansions: asyncio.Queue[str] = asyncio.Queue()
         self._batches = batches
-        self._tasks: list[asyncio.Task[None]] = []
+        self._grace = shutdown_grace
+        self._loops: list[asyncio.Task[None]] = []
+        self._inflight: set[asyncio.Task[object]] = set()
 
     def dispatch(self, delivery_ids: list[str]) -> None:
         for delivery_id in delivery_ids:
@@ -37,20 +42,36 @@ class EmbeddedRunner:
             self._expansions.put_nowait(send_id)
 
     async def start(self) -> None:
-        self._tasks = [
+        self._loops = [
             asyncio.create_task(self._consume(), name=f"tidings-runner-{i}")
             for i in range(self._batches)
         ]
-        self._tasks.append(asyncio.create_task(self._expand(), name="tidings-expander"))
-        self._tasks.append(asyncio.create_task(self._sweep(), name="tidings-sweeper"))
+        self._loops.append(asyncio.create_task(self._expand(), name="tidings-expander"))
+        self._loops.append(asyncio.create_task(self._sweep(), name="tidings-sweeper"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        """Stop taking work; let batches in flight finish for a moment, then cancel them.
+
+        A batch cut short is not lost: its rows are retried when their lease ends.
+        """
+        for task in self._loops:
             task.cancel()
-        for task in self._tasks:
+        for task in self._loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks = []
+        self._loops = []
+        if self._inflight:
+            _done, pending = await asyncio.wait(self._inflight, timeout=self._grace)
+            for work in pending:
+                work.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run(self, work: Awaitable[object]) -> object:
+        # shielded: cancelling a loop during shutdown does not cut a send in half
+        task = asyncio.ensure_future(work)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(task)
 
     async def _consume(self) -> None:
         while True:
@@ -59,7 +80,7 @@ class EmbeddedRunner:
                 ids.append(self._queue.get_nowait())
             RUNNER_QUEUE.set(self._queue.qsize())
             try:
-                await service.process(self._ctx, ids)
+                await self._run(service.process(self._ctx, ids))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -70,7 +91,7 @@ class EmbeddedRunner:
         while True:
             send_id = await self._expansions.get()
             try:
-                await expansion.expand(self._ctx, send_id)
+                await self._run(expansion.expand(self._ctx, send_id))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -79,16 +100,19 @@ class EmbeddedRunner:
 
     async def _sweep(self) -> None:
         interval = self._ctx.settings.sweep_interval_seconds
+        delay = interval
         while True:
             try:
                 for send_id in await expansion.unexpanded(self._ctx):
                     self._expansions.put_nowait(send_id)
                 ids = await service.due(self._ctx)
-                if ids:
-                    await service.process(self._ctx, ids)
+                delay = interval
+                if ids and await self._run(service.process(self._ctx, ids)):
                     continue  # more may be due; look again at once
             except asyncio.CancelledError:
                 raise
             except Exception:
+                # e.g. the database is down: say so, and look again less often
                 log.exception("outbox sweep failed")
-            await asyncio.sleep(interval)
+                delay = min(delay * 2, MAX_SWEEP_BACKOFF)
+            await asyncio.sleep(delay)
