@@ -176,11 +176,13 @@ def stored_secret(settings: Settings, name: str, configured: SecretStr | None) -
     if path.exists():
         return path.read_text().strip()
     value = secrets.token_urlsafe(48)
-    tmp = path.with_suffix(".tmp")
-    tmp.touch(mode=0o600)
-    tmp.write_text(value)
+    # a private temporary file of our own, then link(): the first process to link wins,
+    # and nobody ever sees a partly written or world-readable secret
+    tmp = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        # link() fails when another process stored the secret first; keep theirs
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
         os.link(tmp, path)
     except FileExistsError:
         pass

@@ -77,16 +77,24 @@ class TokenVerifier:
             raise Unauthorized(f"token lacks the {exc.claim!r} claim") from None
         except jwt.InvalidTokenError:
             raise Unauthorized("token is invalid") from None
+        for name in ("exp", "nbf", "iat"):
+            value = claims.get(name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise Unauthorized(f"token's {name} claim must be a number")
         return _principal(claims)
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
     tenant, sub, roles = claims.get("tenant"), claims.get("sub"), claims.get("roles", [])
-    if not isinstance(tenant, str) or not _TENANT.match(tenant):
+    if not isinstance(tenant, str) or not _TENANT.fullmatch(tenant):
         raise Unauthorized("token's tenant claim is not a valid tenant id")
-    if not isinstance(sub, str) or not _SUB.match(sub):
+    if not isinstance(sub, str) or not _SUB.fullmatch(sub):
         raise Unauthorized("token's sub claim is not a valid recipient id")
-    if not isinstance(roles, list) or not all(isinstance(r, str) and _ROLE.match(r) for r in roles):
+    if not isinstance(roles, list) or not all(
+        isinstance(r, str) and _ROLE.fullmatch(r) for r in roles
+    ):
         raise Unauthorized("token's roles claim must be a list of role names")
     return Principal(tenant=tenant, sub=sub, roles=frozenset(roles))
 
@@ -95,9 +103,9 @@ def issue_token(
     settings: Settings, *, tenant: str, sub: str, roles: list[str], ttl_seconds: int
 ) -> str:
     """Sign a token with the configured secret or private key (for operators and tests)."""
-    if not _TENANT.match(tenant):
+    if not _TENANT.fullmatch(tenant):
         raise ValueError(f"tenant {tenant!r} must match {TENANT_ID_PATTERN}")
-    if not _SUB.match(sub):
+    if not _SUB.fullmatch(sub):
         raise ValueError(f"sub {sub!r} must match {RECIPIENT_ID_PATTERN}")
     now = int(time.time())
     claims: dict[str, Any] = {
@@ -114,7 +122,8 @@ def issue_token(
     if settings.jwt_private_key is not None:
         key = settings.jwt_private_key.get_secret_value().replace("\\n", "\n")
         return jwt.encode(claims, key, algorithm="RS256")
-    if settings.jwt_secret is not None or (settings.embedded and not settings.jwt_public_key):
+    verify_only = settings.jwt_public_key or settings.jwt_jwks_url
+    if settings.jwt_secret is not None or (settings.embedded and not verify_only):
         secret = stored_secret(settings, "jwt_secret", settings.jwt_secret)
         return jwt.encode(claims, secret, algorithm="HS256")
     raise ConfigError(

@@ -33,7 +33,7 @@ class CursorSigner:
             body = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
         except (ValueError, TypeError):
             raise InvalidCursor("malformed cursor") from None
-        if not hmac.compare_digest(mac, self._mac(body, scope)):
+        if not mac.isascii() or not hmac.compare_digest(mac, self._mac(body, scope)):
             raise InvalidCursor("cursor does not belong to this list or its filters")
         try:
             position = json.loads(body)

@@ -15,10 +15,10 @@ request_id_var: ContextVar[str | None] = ContextVar("tidings_request_id", defaul
 _REDACTIONS = [
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[redacted]"),
     (
-        re.compile(r"(?i)((?:token|access_token|secret|password|api_key)=)[^&\s\"']+"),
+        re.compile(r"(?i)((?:token|access_token|secret|password|api_key)=)[^&\s\"'\\]+"),
         r"\1[redacted]",
     ),
-    (re.compile(r"(/v1/unsubscribe/)[^/?\s\"']+"), r"\1[redacted]"),
+    (re.compile(r"(/v1/unsubscribe/)[^/?\s\"'\\]+"), r"\1[redacted]"),
     (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
 ]
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
@@ -48,7 +48,9 @@ class JSONFormatter(logging.Formatter):
         entry.update(_extras(record))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return redact(json.dumps(entry, default=str, ensure_ascii=False))
+        # redact values before encoding, so a pattern never cuts through JSON escapes
+        clean = {k: redact(v) if isinstance(v, str) else v for k, v in entry.items()}
+        return redact(json.dumps(clean, default=str, ensure_ascii=False))
 
 
 class ConsoleFormatter(logging.Formatter):

@@ -23,26 +23,26 @@ def check_email(value: str) -> str:
     if len(value) > 254 or value.count("@") != 1:
         raise ValueError("is not an e-mail address")
     local, domain = value.rsplit("@", 1)
-    if not local or len(local) > 64 or not _LOCAL.match(local):
+    if not local or len(local) > 64 or not _LOCAL.fullmatch(local):
         raise ValueError("has an invalid local part")
     try:
         ascii_domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
         raise ValueError("has an invalid domain") from None
     labels = ascii_domain.split(".")
-    if not all(_LABEL.match(label) for label in labels):
+    if not all(_LABEL.fullmatch(label) for label in labels):
         raise ValueError("has an invalid domain")
     return f"{local}@{domain.lower()}"
 
 
 def check_phone(value: str) -> str:
-    if not _E164.match(value):
+    if not _E164.fullmatch(value):
         raise ValueError("must be an E.164 number such as +14155550123")
     return value
 
 
 def check_locale(value: str) -> str:
-    if not _LOCALE.match(value) or len(value) > 35:
+    if not _LOCALE.fullmatch(value) or len(value) > 35:
         raise ValueError("must be a locale tag such as en, de-AT or pt-BR")
     return value.replace("_", "-")
 
