@@ -54,4 +54,7 @@ def seed(
             return await service.seed(session, ctx, tenant, force=force)
 
     count = asyncio.run(run())
-    typer.echo(f"seeded {count} templates for {tenant}" + (" (forced)" if force else ""))
+    if count == 0:
+        typer.echo(f"{tenant} was seeded before; its edits stay (use --force to restore)")
+    else:
+        typer.echo(f"seeded {count} templates for {tenant}" + (" (forced)" if force else ""))

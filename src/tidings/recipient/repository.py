@@ -13,8 +13,25 @@ from tidings.kit.sql import dialect_insert
 from tidings.models import Recipient
 
 
-async def get(session: AsyncSession, tenant_id: str, recipient_id: str) -> Recipient | None:
-    return await session.get(Recipient, (tenant_id, recipient_id))
+async def get(
+    session: AsyncSession, tenant_id: str, recipient_id: str, *, for_update: bool = False
+) -> Recipient | None:
+    return await session.get(
+        Recipient, (tenant_id, recipient_id), with_for_update=for_update or None
+    )
+
+
+async def create_if_missing(
+    session: AsyncSession, tenant_id: str, recipient_id: str, now: datetime
+) -> bool:
+    """Insert an empty recipient unless it exists; True when this call created it."""
+    stmt = (
+        dialect_insert(session, Recipient)
+        .values(tenant_id=tenant_id, id=recipient_id, data={}, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "id"])
+        .returning(Recipient.id)
+    )
+    return (await session.execute(stmt)).first() is not None
 
 
 async def get_many(

@@ -10,7 +10,6 @@ from tidings.delivery import repository as delivery_repository
 from tidings.errors import NotFound
 from tidings.kit.cursor import filter_scope
 from tidings.kit.paging import decode_position, next_cursor
-from tidings.models import Recipient
 from tidings.notification import repository as notification_repository
 from tidings.recipient import repository
 from tidings.recipient.schemas import (
@@ -37,13 +36,11 @@ async def upsert(
     await ensure_tenant(session, ctx, principal.tenant)
     now = ctx.clock.now()
     changes = payload.model_dump(exclude_unset=True)
-    recipient = await repository.get(session, principal.tenant, recipient_id)
-    created = recipient is None
-    if recipient is None:
-        recipient = Recipient(
-            tenant_id=principal.tenant, id=recipient_id, data={}, created_at=now, updated_at=now
-        )
-        session.add(recipient)
+    # insert-or-nothing first: a concurrent PUT or send creating the same id cannot collide
+    created = await repository.create_if_missing(session, principal.tenant, recipient_id, now)
+    recipient = await repository.get(session, principal.tenant, recipient_id, for_update=True)
+    if recipient is None:  # erased between the two statements
+        raise NotFound(f"recipient {recipient_id!r} was erased meanwhile")
     repository.apply(recipient, changes)
     recipient.updated_at = now
     await session.flush()

@@ -17,6 +17,17 @@ async def get(session: AsyncSession, tenant_id: str, key: str) -> Template | Non
     return await session.get(Template, (tenant_id, key))
 
 
+async def insert_new(session: AsyncSession, row: dict[str, Any]) -> bool:
+    """Insert one template unless its key exists; True when this call created it."""
+    stmt = (
+        dialect_insert(session, Template)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+        .returning(Template.key)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
 async def insert_many(
     session: AsyncSession, rows: Iterable[dict[str, Any]], *, replace: bool = False
 ) -> None:

@@ -17,13 +17,17 @@ from types import TracebackType
 from typing import Any, Final
 
 from jinja2 import StrictUndefined, Template, meta, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 
 _CACHE_SIZE: Final = 2048
-# Limits against templates that would exhaust memory; loops are already bounded by
-# the sandbox's MAX_RANGE.
+# Limits against templates that would exhaust memory or the CPU. One range() is bounded
+# by the sandbox's MAX_RANGE, but nested loops multiply; every loop of a render draws
+# from one iteration budget instead.
+LOOP_BUDGET: Final = 100_000
+_LOOP_FILTER: Final = "tidings_counted_loop"
 _MAX_REPEAT_LENGTH: Final = 100_000
 _MAX_POWER_BITS: Final = 4096
 _TEMPLATE_FILENAME: Final = "<template>"
@@ -50,6 +54,32 @@ _SETTINGS: contextvars.ContextVar[_RenderSettings] = contextvars.ContextVar(
     "tidings_render_settings"
 )
 _DEFAULT_SETTINGS: Final = _RenderSettings(zone=UTC, locale=None)
+_LOOPS_LEFT: contextvars.ContextVar[list[int]] = contextvars.ContextVar("tidings_loops_left")
+
+
+def _counted_loop(iterable: Any) -> Iterator[Any]:
+    """Yield from ``iterable`` while the render's iteration budget lasts."""
+    budget = _LOOPS_LEFT.get(None)
+    if budget is None:  # rendering outside render_settings(): give this loop a budget
+        budget = [LOOP_BUDGET]
+    for item in iterable:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise SecurityError(f"the template loops more than {LOOP_BUDGET} times")
+        yield item
+
+
+class _CountingCodeGenerator(CodeGenerator):
+    """Compiles every ``{% for %}`` to iterate through the budget filter."""
+
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:  # noqa: N802
+        # before generation: the generator resolves the filters a template uses up front
+        for loop in node.find_all(nodes.For):
+            if not (isinstance(loop.iter, nodes.Filter) and loop.iter.name == _LOOP_FILTER):
+                loop.iter = nodes.Filter(
+                    loop.iter, _LOOP_FILTER, [], [], None, None, lineno=loop.iter.lineno
+                )
+        super().visit_Template(node, frame)
 
 
 # --------------------------------------------------------------------------- filters
@@ -114,6 +144,7 @@ class _Sandbox(SandboxedEnvironment):
     """The stock sandbox plus limits on ``*`` and ``**``, which can build huge values."""
 
     intercepted_binops = frozenset({"*", "**"})
+    code_generator_class = _CountingCodeGenerator
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
@@ -143,6 +174,7 @@ def _environment(*, autoescape: bool) -> _Sandbox:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters[_LOOP_FILTER] = _counted_loop
     env.filters["datetime"] = _datetime_filter
     env.filters["date"] = _date_filter
     return env
@@ -217,7 +249,9 @@ def template_line(tb: TracebackType | None) -> int | None:
 def render_settings(zone: tzinfo, locale: str | None) -> Iterator[None]:
     """Make ``zone`` and ``locale`` visible to the filters for the renders inside."""
     token = _SETTINGS.set(_RenderSettings(zone=zone, locale=locale))
+    loops = _LOOPS_LEFT.set([LOOP_BUDGET])
     try:
         yield
     finally:
+        _LOOPS_LEFT.reset(loops)
         _SETTINGS.reset(token)

@@ -95,10 +95,16 @@ async def ensure_seeded(session: AsyncSession, ctx: AppContext, tenant_id: str) 
 
 
 async def seed(session: AsyncSession, ctx: AppContext, tenant_id: str, *, force: bool) -> int:
-    """Insert the default templates; with ``force`` restore edited or deleted ones too."""
+    """Seed the default templates once; ``force`` restores edited or deleted ones.
+
+    Returns how many templates were written (0 when the tenant was seeded before and
+    ``force`` is not given: its edits and deletions stick).
+    """
     await ensure_tenant(session, ctx, tenant_id)
     now = ctx.clock.now()
-    await tenant_repository.claim_template_seeding(session, tenant_id, now)
+    first_time = await tenant_repository.claim_template_seeding(session, tenant_id, now)
+    if not (first_time or force):
+        return 0
     await repository.insert_many(
         session, (_row(tenant_id, t, now) for t in DEFAULT_TEMPLATES), replace=force
     )
@@ -119,11 +125,9 @@ async def create(
     await ensure_seeded(session, ctx, principal.tenant)
     data = payload.model_dump(exclude_none=True)
     _check(data["content"], data.get("locales", {}), data["default_channels"])
-    if await repository.get(session, principal.tenant, payload.key) is not None:
+    if not await repository.insert_new(session, _row(principal.tenant, data, ctx.clock.now())):
         raise Conflict(f"template {payload.key!r} already exists")
-    template = Template(**_row(principal.tenant, data, ctx.clock.now()))
-    session.add(template)
-    await session.flush()
+    template = await repository.get(session, principal.tenant, payload.key)
     return TemplateRead.model_validate(template)
 
 

@@ -23,8 +23,14 @@ async def get(session: AsyncSession, tenant_id: str) -> Tenant | None:
     return await session.get(Tenant, tenant_id)
 
 
-async def settings_of(session: AsyncSession, tenant_id: str) -> dict[str, Any]:
-    value = await session.scalar(select(Tenant.settings).where(Tenant.id == tenant_id))
+async def settings_of(
+    session: AsyncSession, tenant_id: str, *, for_update: bool = False
+) -> dict[str, Any]:
+    """The tenant's settings; ``for_update`` locks the row for a read-modify-write."""
+    query = select(Tenant.settings).where(Tenant.id == tenant_id)
+    if for_update:
+        query = query.with_for_update()
+    value = await session.scalar(query)
     return dict(value or {})
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from email.utils import parseaddr
+from email.utils import formataddr, getaddresses
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -14,11 +14,12 @@ def _check_mailbox(value: str) -> str:
     """Accept ``addr@domain`` or ``Display Name <addr@domain>``."""
     if "\r" in value or "\n" in value:
         raise ValueError("must be a single line")
-    _name, address = parseaddr(value)
-    if not address:
-        raise ValueError("must be an e-mail address, optionally with a display name")
+    addresses = getaddresses([value])
+    if len(addresses) != 1 or not addresses[0][1]:
+        raise ValueError("must be one e-mail address, optionally with a display name")
+    name, address = addresses[0]
     check_email(address)
-    return value
+    return formataddr((name, address)) if name else address
 
 
 Mailbox = Annotated[CleanStr, Field(max_length=320), AfterValidator(_check_mailbox)]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.auth.principal import Principal
@@ -31,7 +29,7 @@ async def update_settings(
     session: AsyncSession, ctx: AppContext, principal: Principal, payload: TenantSettingsUpdate
 ) -> TenantSettingsRead:
     await ensure_tenant(session, ctx, principal.tenant)
-    current: dict[str, Any] = await repository.settings_of(session, principal.tenant)
+    current = await repository.settings_of(session, principal.tenant, for_update=True)
     for key, value in payload.model_dump(exclude_unset=True).items():
         if value is None:
             current.pop(key, None)

@@ -404,3 +404,28 @@ def test_layout_is_a_self_contained_document() -> None:
     assert "<link" not in html
     assert "src=" not in html
     assert "max-width:600px" in html
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{% for i in items %}{% for j in items %}{% for k in items %}{% endfor %}{% endfor %}"
+        "{% endfor %}",
+    ],
+)
+def test_loops_share_one_iteration_budget(source: str) -> None:
+    with pytest.raises(TemplateProblem, match="loops more than"):
+        render_content({"in_app": {"title": source, "body": "b"}}, {"items": list(range(100))})
+
+
+def test_loops_within_the_budget_render() -> None:
+    body = "{% for a in [1, 2] %}{% for b in [3, 4] %}{{ a * b }},{% endfor %}{% endfor %}"
+    rendered = render_content({"in_app": {"title": "t", "body": body}}, {})
+    assert rendered["in_app"]["body"] == "3,4,6,8,"
+
+
+def test_runaway_recursion_is_a_template_problem() -> None:
+    source = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(1) }}"
+    with pytest.raises(TemplateProblem, match="RecursionError"):
+        render_content({"in_app": {"title": source, "body": "b"}}, {})
