@@ -189,6 +189,18 @@ def _install_error_handlers(app: FastAPI) -> None:
     for exc_type in DB_UNAVAILABLE:
         app.add_exception_handler(exc_type, _unavailable)
 
+    @app.exception_handler(sa_exc.IntegrityError)
+    async def _integrity(request: Request, exc: sa_exc.IntegrityError) -> JSONResponse:
+        # a concurrent request changed the same rows first (e.g. erased a recipient)
+        log.warning("integrity conflict: %s", type(exc.orig).__name__)
+        return _problem_response(
+            request,
+            409,
+            "Conflict",
+            "a concurrent change conflicted with this request; retry it",
+            slug="conflict",
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:

@@ -303,3 +303,24 @@ async def test_get_unknown_send_is_404(service: Service, tokens: Tokens) -> None
     )
     assert r.status_code == 404
     assert r.json()["instance"] == r.headers["x-request-id"]
+
+
+async def test_only_in_app_sends_appear_in_the_inbox(service: Service, tokens: Tokens) -> None:
+    await service.client.put(
+        "/v1/recipients/a", json={"email": "a@example.test"}, headers=tokens.service()
+    )
+    await send(
+        service.client, tokens, recipients=["a"], title="mail only", body="b", channels=["email"]
+    )
+    await send(
+        service.client,
+        tokens,
+        recipients=["a"],
+        title="both",
+        body="b",
+        channels=["email", "in_app"],
+    )
+    inbox = (await service.client.get("/v1/me/notifications", headers=tokens.user("a"))).json()
+    assert [i["title"] for i in inbox["items"]] == ["both"]
+    count = await service.client.get("/v1/me/notifications/unread-count", headers=tokens.user("a"))
+    assert count.json() == {"count": 1}

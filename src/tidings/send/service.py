@@ -276,7 +276,7 @@ async def materialize(
                 "action_url": action_url,
                 "data": plan.data,
                 "content": {c: content[c] for c in channels if c != "in_app" and c in content},
-                "visible": True,
+                "visible": "in_app" in channels,
                 "created_at": visible_at,
                 "read_at": None,
                 "archived_at": None,
