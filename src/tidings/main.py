@@ -154,7 +154,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": _message(e)} for e in exc.errors()]
+        errors = [_error(e) for e in exc.errors()]
         detail = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
             for e in errors[:5]
@@ -165,7 +165,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
+        title = {400: "Bad request", 404: "Not found", 405: "Method not allowed"}.get(
+            exc.status_code, "Error"
+        )
         return _problem_response(
             request,
             exc.status_code,
@@ -215,9 +217,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def _message(error: Any) -> str:
-    msg = str(error.get("msg", "invalid"))
-    return msg.removeprefix("Value error, ")
+def _error(error: Any) -> dict[str, Any]:
+    loc = list(error.get("loc", ()))
+    msg = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if error.get("type") == "json_invalid":
+        # the position FastAPI reports is a character offset, not a field
+        offset = loc[1] if len(loc) > 1 else None
+        ctx = error.get("ctx") or {}
+        msg = f"malformed JSON at character {offset}: {ctx.get('error', msg)}"
+        loc = ["body"]
+    return {"loc": loc, "msg": msg}
+
+
+_NO_DATABASE = frozenset({"/healthz", "/metrics"})
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -234,15 +246,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
     problem_ref = {"schema": {"$ref": "#/components/schemas/Problem"}}
-    for path_item in schema.get("paths", {}).values():
+    for path, path_item in schema.get("paths", {}).items():
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
             if "requestBody" in operation:
+                responses.setdefault("400", {"description": "The body is not UTF-8 text"})
                 responses.setdefault("413", {"description": "Request body too large"})
                 responses.setdefault("422", {"description": "Validation failed"})
             if operation.get("parameters"):
                 responses.setdefault("422", {"description": "Validation failed"})
-            responses.setdefault("503", {"description": "The database is unreachable"})
+            if path not in _NO_DATABASE:
+                responses.setdefault("503", {"description": "The database is unreachable"})
             for code, response in responses.items():
                 if code.isdigit() and int(code) >= 400:
                     response["content"] = {PROBLEM_JSON: problem_ref}

@@ -82,8 +82,9 @@ async def jwks_service(
 
 
 async def _status(svc: Service, token: str) -> int:
-    r = await svc.client.get("/v1/me/notifications/unread-count",
-                             headers={"Authorization": f"Bearer {token}"})
+    r = await svc.client.get(
+        "/v1/me/notifications/unread-count", headers={"Authorization": f"Bearer {token}"}
+    )
     return r.status_code
 
 
@@ -113,16 +114,17 @@ async def test_unknown_kids_and_forgeries_are_refused_without_flooding(
             assert await _status(svc, _token(good, f"made-up-{i}")) == 401
         assert key_server.hits == 1
         assert await _status(svc, _token(other, "k1")) == 401  # wrong signature
-        hs = jwt.encode({"sub": "a", "tenant": "acme", "exp": int(time.time()) + 60},
-                        "x" * 40, algorithm="HS256", headers={"kid": "k1"})
+        hs = jwt.encode(
+            {"sub": "a", "tenant": "acme", "exp": int(time.time()) + 60},
+            "x" * 40,
+            algorithm="HS256",
+            headers={"kid": "k1"},
+        )
         assert await _status(svc, hs) == 401  # no algorithm confusion
         assert await _status(svc, "not.a.token") == 401
 
 
-async def test_key_server_down_is_a_401_not_an_error(
-    tmp_path: Path, database_url: str
-) -> None:
-    settings = make_settings(tmp_path, database_url,
-                             jwt_jwks_url="http://127.0.0.1:1/jwks.json")
+async def test_key_server_down_is_a_401_not_an_error(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url, jwt_jwks_url="http://127.0.0.1:1/jwks.json")
     async with running(settings) as svc:
         assert await _status(svc, _token(_key(), "k1")) == 401
