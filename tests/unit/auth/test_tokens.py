@@ -125,7 +125,7 @@ NOW = int(time.time())
 BAD_CLAIMS: dict[str, dict[str, Any]] = {
     "expired beyond leeway": claims(exp=NOW - LEEWAY_SECONDS - 30),
     "expired long ago": claims(exp=NOW - 86_400, iat=NOW - 90_000),
-    "not yet valid": claims(nbf=NOW + LEEWAY_SECONDS + 60),
+    "not yet valid": claims(nbf=NOW + LEEWAY_SECONDS + 3600),
     "issued in the future": claims(iat=NOW + 3600),
     "no sub": claims(sub=...),
     "no tenant": claims(tenant=...),
