@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from tidings.delivery.endpoints import router as deliveries
 from tidings.notification.endpoints import router as inbox
+from tidings.realtime.endpoints import router as live
 from tidings.recipient.endpoints import router as recipients
 from tidings.send.endpoints import router as sends
 from tidings.template.endpoints import router as templates
@@ -13,5 +14,5 @@ from tidings.tenant.endpoints import router as tenant
 from tidings.topic.endpoints import router as topics
 
 v1 = APIRouter(prefix="/v1")
-for router in (recipients, topics, templates, sends, inbox, deliveries, tenant):
+for router in (recipients, topics, templates, sends, inbox, deliveries, tenant, live):
     v1.include_router(router)

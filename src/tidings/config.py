@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(10.0, gt=0)
     retention_days: int = Field(180, ge=1)
 
+    ws_heartbeat_seconds: float = Field(25.0, gt=0)
+    ws_max_lifetime_seconds: float = Field(3600.0, gt=0)
+    ws_send_timeout_seconds: float = Field(10.0, gt=0)
+
     runner_concurrency: int = Field(16, ge=1, le=256)
     sweep_interval_seconds: float = Field(1.0, gt=0)
 

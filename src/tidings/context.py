@@ -15,6 +15,7 @@ from tidings.kit.cursor import CursorSigner
 if TYPE_CHECKING:
     from tidings.auth.tokens import TokenVerifier
     from tidings.channels.registry import ProviderRegistry
+    from tidings.realtime.hub import MemoryHub
 
 
 class Dispatcher(Protocol):
@@ -46,6 +47,7 @@ class AppContext:
     providers: ProviderRegistry
     secret_key: str
     http: httpx.AsyncClient
+    hub: MemoryHub
     dispatcher: Dispatcher = field(default_factory=NullDispatcher)
     clock: Clock = field(default_factory=get_clock)
     known_tenants: set[str] = field(default_factory=set)

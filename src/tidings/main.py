@@ -31,6 +31,7 @@ from tidings.middleware import RequestContextMiddleware
 from tidings.migrate import ensure_schema
 from tidings.ops.endpoints import router as ops_router
 from tidings.ops.responses import Problem
+from tidings.realtime.hub import MemoryHub, RedisHub
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ def create_app(
         registry = providers or build_registry(settings)
         # one client for all outbound HTTP (JWKS, webhooks, push, SMS), with its pool
         http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+        hub = RedisHub(settings.redis_url) if settings.redis_url else MemoryHub()
+        await hub.start()
         ctx = AppContext(
             settings=settings,
             db=db,
@@ -76,6 +79,7 @@ def create_app(
             providers=registry,
             secret_key=secret_key,
             http=http,
+            hub=hub,
             clock=clock or get_clock(),
         )
         runner = EmbeddedRunner(ctx) if run_deliveries else None
@@ -94,6 +98,7 @@ def create_app(
                 await runner.stop()
             if providers is None:
                 await registry.aclose()
+            await hub.stop()
             await http.aclose()
             await db.dispose()
 

@@ -14,6 +14,7 @@ from tidings.context import AppContext
 from tidings.db import Database
 from tidings.kit.cursor import CursorSigner
 from tidings.migrate import ensure_schema
+from tidings.realtime.hub import MemoryHub
 
 
 @asynccontextmanager
@@ -32,6 +33,7 @@ async def cli_context(settings: Settings) -> AsyncIterator[AppContext]:
             providers=ProviderRegistry({}),
             secret_key=secret,
             http=http,
+            hub=MemoryHub(),
         )
     finally:
         await http.aclose()

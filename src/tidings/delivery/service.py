@@ -35,6 +35,7 @@ from tidings.kit.jobs import after_commit
 from tidings.kit.metrics import DELIVERIES, DELIVERY_LATENCY
 from tidings.kit.paging import decode_position, next_cursor
 from tidings.models import Notification
+from tidings.notification import service as inbox
 from tidings.tenant.service import email_identity
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Outcome:
     values: dict[str, Any]
     suppress: tuple[str, str, str] | None = None  # (tenant, channel, address)
     hide_notification: str | None = None
+    shown: Notification | None = None  # an in-app item that became visible now
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -82,19 +84,29 @@ async def _process_batch(ctx: AppContext, ids: list[str]) -> int:
 
     outcomes = await asyncio.gather(*(attempt(item) for item in claimed))
     async with ctx.db.transaction() as session:
+        shown: list[Notification] = []
         for outcome in outcomes:
-            await _record(session, outcome, ctx.clock.now())
+            if await _record(session, outcome, ctx.clock.now()) and outcome.shown is not None:
+                shown.append(outcome.shown)
+        for tenant in {n.tenant_id for n in shown}:
+            await inbox.announce(
+                session,
+                ctx,
+                tenant,
+                [(n.recipient_id, inbox.item(n)) for n in shown if n.tenant_id == tenant],
+            )
     return len(won)
 
 
-async def _record(session: AsyncSession, outcome: Outcome, now: datetime) -> None:
+async def _record(session: AsyncSession, outcome: Outcome, now: datetime) -> bool:
+    """Write the outcome if our claim still holds; False when it was taken over."""
     outcome.values["updated_at"] = now
     if not await repository.record(session, outcome.delivery_id, outcome.attempt, outcome.values):
         log.warning(
             "delivery outcome dropped: claim was taken over",
             extra={"delivery_id": outcome.delivery_id},
         )
-        return
+        return False
     DELIVERIES.labels(outcome.meta.get("channel", "?"), outcome.values["status"]).inc()
     if outcome.suppress is not None:
         tenant, channel, address = outcome.suppress
@@ -106,6 +118,7 @@ async def _record(session: AsyncSession, outcome: Outcome, now: datetime) -> Non
             .values(visible=False)
             .execution_options(synchronize_session=False)
         )
+    return True
 
 
 async def _attempt(
@@ -125,6 +138,8 @@ async def _attempt(
     if delivery.channel == "in_app":
         # the inbox row is the delivery; it became visible at its send_at
         outcome.values = {"status": "delivered", "reason": None, "sent_at": now}
+        if notification.visible and notification.archived_at is None:
+            outcome.shown = notification
         return outcome
     providers = ctx.providers.for_channel(delivery.channel)
     if not providers:

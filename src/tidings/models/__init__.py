@@ -3,6 +3,7 @@
 from tidings.models.base import Base
 from tidings.models.delivery import Delivery
 from tidings.models.idempotency import IdempotencyKey
+from tidings.models.live_event import LiveCounter, LiveEvent
 from tidings.models.notification import Notification
 from tidings.models.recipient import Recipient
 from tidings.models.send import Send
@@ -15,6 +16,8 @@ __all__ = [
     "Base",
     "Delivery",
     "IdempotencyKey",
+    "LiveCounter",
+    "LiveEvent",
     "Notification",
     "Recipient",
     "Send",

@@ -158,3 +158,26 @@ async def all_for_recipient(
             .order_by(Notification.created_at, Notification.id)
         )
     ).all()
+
+
+async def unread_counts(
+    session: AsyncSession, tenant_id: str, recipient_ids: Sequence[str], now: datetime
+) -> dict[str, int]:
+    """Exact unread counts of several recipients in one query."""
+    ids = list(set(recipient_ids))
+    counts = dict.fromkeys(ids, 0)
+    for start in range(0, len(ids), 500):
+        rows = await session.execute(
+            select(Notification.recipient_id, func.count())
+            .where(
+                Notification.tenant_id == tenant_id,
+                Notification.recipient_id.in_(ids[start : start + 500]),
+                Notification.visible.is_(True),
+                Notification.archived_at.is_(None),
+                Notification.read_at.is_(None),
+                Notification.created_at <= now,
+            )
+            .group_by(Notification.recipient_id)
+        )
+        counts.update({rid: int(n) for rid, n in rows})
+    return counts

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.auth.principal import Principal
@@ -20,9 +23,11 @@ from tidings.notification.schemas import (
     UnreadCount,
     Updated,
 )
+from tidings.realtime import service as realtime
 
 
 def item(row: Notification) -> InboxItem:
+    """The inbox view of a notification row."""
     return InboxItem(
         id=row.id,
         send_id=row.send_id,
@@ -36,6 +41,60 @@ def item(row: Notification) -> InboxItem:
         created_at=row.created_at,
         read=row.read_at is not None,
         read_at=row.read_at,
+    )
+
+
+def item_from_values(values: dict[str, Any]) -> InboxItem:
+    """The inbox view of a notification about to be inserted (a dict of its columns)."""
+    read_at = values.get("read_at")
+    return InboxItem(
+        id=values["id"],
+        send_id=values["send_id"],
+        template=values["template"],
+        category=values["category"],
+        priority=values["priority"],
+        title=values["title"],
+        body=values["body"],
+        action_url=values["action_url"],
+        data=values["data"] or {},
+        created_at=values["created_at"],
+        read=read_at is not None,
+        read_at=read_at,
+    )
+
+
+async def announce(
+    session: AsyncSession,
+    ctx: AppContext,
+    tenant_id: str,
+    items: Sequence[tuple[str, InboxItem]],
+) -> None:
+    """Live events for items that just became visible: each item, then unread counts."""
+    if not items:
+        return
+    counts = await repository.unread_counts(
+        session, tenant_id, [rid for rid, _ in items], ctx.clock.now()
+    )
+    events: list[tuple[str, str, dict[str, Any]]] = [
+        (rid, "notification.created", entry.model_dump(mode="json")) for rid, entry in items
+    ]
+    events += [(rid, "unread_count", {"count": n}) for rid, n in counts.items()]
+    await realtime.emit(session, ctx, tenant_id, events)
+
+
+async def _changed(
+    session: AsyncSession,
+    ctx: AppContext,
+    principal: Principal,
+    kind: str,
+    data: dict[str, Any],
+) -> None:
+    count = await repository.unread_count(session, principal.tenant, principal.sub, ctx.clock.now())
+    await realtime.emit(
+        session,
+        ctx,
+        principal.tenant,
+        [(principal.sub, kind, data), (principal.sub, "unread_count", {"count": count})],
     )
 
 
@@ -84,7 +143,7 @@ async def mark(
 ) -> InboxItem:
     now = ctx.clock.now()
     row = await _load(session, ctx, principal, notification_id)
-    await repository.set_read(
+    changed = await repository.set_read(
         session,
         principal.tenant,
         principal.sub,
@@ -92,6 +151,13 @@ async def mark(
         read_at=now if read else None,
         ids=[notification_id],
     )
+    if changed:
+        kind, data = (
+            ("notification.read", {"ids": changed})
+            if read
+            else ("notification.unread", {"id": notification_id})
+        )
+        await _changed(session, ctx, principal, kind, data)
     await session.refresh(row)
     return item(row)
 
@@ -104,6 +170,8 @@ async def mark_many_read(
     changed = await repository.set_read(
         session, principal.tenant, principal.sub, now, read_at=now, ids=ids
     )
+    if changed:
+        await _changed(session, ctx, principal, "notification.read", {"ids": changed})
     return Updated(updated=len(changed))
 
 
@@ -114,6 +182,7 @@ async def archive(
         session, principal.tenant, principal.sub, notification_id, ctx.clock.now()
     ):
         raise NotFound(f"notification {notification_id!r} is not in your inbox")
+    await _changed(session, ctx, principal, "notification.deleted", {"id": notification_id})
 
 
 async def unread_count(session: AsyncSession, ctx: AppContext, principal: Principal) -> UnreadCount:

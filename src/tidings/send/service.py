@@ -14,6 +14,7 @@ from tidings.errors import NotFound, Unprocessable
 from tidings.kit.ids import uuid7
 from tidings.kit.jobs import after_commit
 from tidings.models import Recipient, Send, Template
+from tidings.notification import service as inbox
 from tidings.recipient import repository as recipient_repository
 from tidings.send import idempotency, repository
 from tidings.send.schemas import (
@@ -298,6 +299,10 @@ async def materialize(
             )
         refs.append(NotificationRef(id=notification_id, recipient_id=recipient_id))
     await repository.insert_rows(session, batch.notifications, batch.deliveries)
+    visible = [n for n in batch.notifications if n["visible"] and n["created_at"] <= now]
+    await inbox.announce(
+        session, ctx, tenant_id, [(n["recipient_id"], inbox.item_from_values(n)) for n in visible]
+    )
     return refs, batch.due
 
 
