@@ -33,6 +33,7 @@ T = TypeVar("T")
 TEST_DATABASE_URL = os.environ.get(
     "TIDINGS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+TEST_REDIS_URL = os.environ.get("TIDINGS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 JWT_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
 SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -94,6 +95,18 @@ def pg_database() -> Iterator[str]:
         yield url
     finally:
         run_async(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis server (skipped when absent, except in CI)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        need_service("Redis", f"{TEST_REDIS_URL}: {exc}")
+    return TEST_REDIS_URL
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
