@@ -18,10 +18,16 @@ if TYPE_CHECKING:
     from tidings.realtime.hub import MemoryHub
 
 
+Due = tuple[str, str]
+"""A delivery to carry: (delivery id, channel)."""
+
+
 class Dispatcher(Protocol):
     """Carries "look at these delivery ids" to whatever runs deliveries."""
 
-    def dispatch(self, delivery_ids: list[str]) -> None: ...
+    def dispatch(self, deliveries: list[Due]) -> None:
+        """Deliveries (id, channel) that are due now; called after their commit."""
+        ...
 
     def expand(self, send_ids: list[str]) -> None:
         """Topic sends to expand into notifications (in batches, by the runner)."""
@@ -31,7 +37,7 @@ class Dispatcher(Protocol):
 class NullDispatcher:
     """Hands nothing over; the sweeper finds the rows (used by CLI commands)."""
 
-    def dispatch(self, delivery_ids: list[str]) -> None:
+    def dispatch(self, deliveries: list[Due]) -> None:
         return None
 
     def expand(self, send_ids: list[str]) -> None:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -17,21 +16,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tidings import __version__
 from tidings.api import v1
-from tidings.auth.tokens import TokenVerifier
-from tidings.channels.registry import ProviderRegistry, build_registry
-from tidings.config import Settings, get_settings, stored_secret
-from tidings.context import AppContext
-from tidings.db import Database
+from tidings.bootstrap import service_context
+from tidings.channels.registry import ProviderRegistry
+from tidings.config import Settings, get_settings
 from tidings.delivery.runner import EmbeddedRunner
+from tidings.distributed import CeleryDispatcher
 from tidings.errors import PROBLEM_BASE, TidingsError, problem
-from tidings.kit.clock import Clock, get_clock
-from tidings.kit.cursor import CursorSigner
+from tidings.kit.clock import Clock
 from tidings.kit.logging import configure_logging
 from tidings.middleware import RequestContextMiddleware
-from tidings.migrate import ensure_schema
 from tidings.ops.endpoints import router as ops_router
 from tidings.ops.responses import Problem
-from tidings.realtime.hub import MemoryHub, RedisHub
 
 log = logging.getLogger(__name__)
 
@@ -62,45 +57,25 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.resolved_database_url)
-        await ensure_schema(db, settings)
-        secret_key = stored_secret(settings, "secret_key", settings.secret_key)
-        registry = providers or build_registry(settings)
-        # one client for all outbound HTTP (JWKS, webhooks, push, SMS), with its pool
-        http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
-        hub = RedisHub(settings.redis_url) if settings.redis_url else MemoryHub()
-        await hub.start()
-        ctx = AppContext(
-            settings=settings,
-            db=db,
-            cursors=CursorSigner(secret_key),
-            verifier=TokenVerifier(settings, http=http),
-            providers=registry,
-            secret_key=secret_key,
-            http=http,
-            hub=hub,
-            clock=clock or get_clock(),
-        )
-        runner = EmbeddedRunner(ctx) if run_deliveries else None
-        if runner is not None:
-            ctx.dispatcher = runner
-            await runner.start()
-        app.state.ctx = ctx
-        log.info(
-            "tidings started",
-            extra={"database": db.dialect, "runner": "embedded" if runner else "none"},
-        )
-        try:
-            yield
-        finally:
-            if runner is not None:
-                await runner.stop()
-            if providers is None:
-                await registry.aclose()
-            await hub.stop()
-            await http.aclose()
-            await db.dispose()
+        async with service_context(settings, clock=clock, providers=providers) as ctx:
+            runner: EmbeddedRunner | None = None
+            if settings.broker_url:
+                ctx.dispatcher = CeleryDispatcher(settings)
+            elif run_deliveries:
+                runner = EmbeddedRunner(ctx)
+                ctx.dispatcher = runner
+                await runner.start()
+            app.state.ctx = ctx
+            mode = "celery" if settings.broker_url else "embedded" if runner else "none"
+            log.info("tidings started", extra={"database": ctx.db.dialect, "runner": mode})
+            try:
+                yield
+            finally:
+                if runner is not None:
+                    await runner.stop()
+                close = getattr(ctx.dispatcher, "close", None)
+                if close is not None:
+                    close()
 
     app = FastAPI(
         title="Tidings",

@@ -65,6 +65,69 @@ def serve(
 
 
 @app.command()
+def worker(
+    queue: Annotated[
+        list[str] | None,
+        typer.Option("--queue", "-Q", help="Queue to consume (repeatable); default: all"),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Worker processes", min=1, max=256)] = 2,
+    pool: Annotated[str, typer.Option(help="prefork, threads or solo")] = "prefork",
+) -> None:
+    """Run Celery workers (distributed mode; needs TIDINGS_BROKER_URL)."""
+    settings = settings_or_exit()
+    if not settings.broker_url:
+        fail("tidings worker needs TIDINGS_BROKER_URL (redis://... or amqp://...)")
+    if pool not in ("prefork", "threads", "solo"):
+        fail("--pool is prefork, threads or solo")
+    from tidings.worker import QUEUES, celery_app
+
+    queues = queue or list(QUEUES)
+    unknown = sorted(set(queues) - set(QUEUES))
+    if unknown:
+        fail(f"unknown queue(s) {', '.join(unknown)}; the queues are {', '.join(QUEUES)}")
+    celery_app.worker_main(
+        [
+            "worker",
+            "--queues",
+            ",".join(queues),
+            "--concurrency",
+            str(concurrency),
+            "--pool",
+            pool,
+            "--loglevel",
+            settings.log_level,
+            "--hostname",
+            "tidings@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+    )
+
+
+@app.command()
+def beat() -> None:
+    """Run the calendar scheduler (retention, and later digests and overdue tasks).
+
+    Recovery of deliveries never depends on it; running two is harmless.
+    """
+    settings = settings_or_exit()
+    if not settings.broker_url:
+        fail("tidings beat needs TIDINGS_BROKER_URL")
+    from tidings.worker import celery_app
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    celery_app.start(
+        [
+            "beat",
+            "--loglevel",
+            settings.log_level,
+            "--schedule",
+            str(settings.data_dir / "beat-schedule"),
+        ]
+    )
+
+
+@app.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
     from tidings.db import Database

@@ -11,7 +11,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.kit.sql import dialect_insert, is_postgresql
-from tidings.models import Delivery, Notification, Suppression
+from tidings.models import Delivery, Lease, Notification, Suppression
 
 
 def _due(now: datetime, pending_grace: timedelta = timedelta(0)) -> Any:
@@ -171,3 +171,28 @@ async def all_for_recipient(
             .order_by(Delivery.created_at, Delivery.id)
         )
     ).all()
+
+
+async def acquire_lease(
+    session: AsyncSession, name: str, holder: str, now: datetime, ttl: timedelta
+) -> bool:
+    """Take or renew the lease ``name`` for ``holder``; False while another holds it."""
+    stmt = dialect_insert(session, Lease).values(name=name, holder=holder, expires_at=now + ttl)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["name"],
+        set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
+        where=or_(Lease.expires_at < now, Lease.holder == holder),
+    ).returning(Lease.holder)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def due_with_channels(
+    session: AsyncSession, now: datetime, *, limit: int, pending_grace: timedelta
+) -> list[tuple[str, str]]:
+    rows = await session.execute(
+        select(Delivery.id, Delivery.channel)
+        .where(Delivery.status.in_(("pending", "scheduled", "sending")), _due(now, pending_grace))
+        .order_by(Delivery.not_before)
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in rows]

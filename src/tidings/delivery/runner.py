@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable
 
-from tidings.context import AppContext
+from tidings.context import AppContext, Due
 from tidings.delivery import service
 from tidings.kit.metrics import RUNNER_QUEUE
 from tidings.send import expansion
@@ -32,8 +32,8 @@ class EmbeddedRunner:
         self._loops: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[object]] = set()
 
-    def dispatch(self, delivery_ids: list[str]) -> None:
-        for delivery_id in delivery_ids:
+    def dispatch(self, deliveries: list[Due]) -> None:
+        for delivery_id, _channel in deliveries:
             self._queue.put_nowait(delivery_id)
         RUNNER_QUEUE.set(self._queue.qsize())
 

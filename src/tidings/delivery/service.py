@@ -284,7 +284,8 @@ async def retry(
         )
     await repository.requeue(session, delivery, ctx.clock.now())
     await session.refresh(delivery)
-    after_commit(session, lambda: ctx.dispatcher.dispatch([delivery_id]))
+    channel = delivery.channel
+    after_commit(session, lambda: ctx.dispatcher.dispatch([(delivery_id, channel)]))
     return DeliveryRead.model_validate(delivery)
 
 
@@ -293,4 +294,21 @@ async def due(ctx: AppContext, *, limit: int = 500) -> list[str]:
     async with ctx.db.transaction(write=False) as session:
         return await repository.due_ids(
             session, ctx.clock.now(), limit=limit, pending_grace=timedelta(seconds=2)
+        )
+
+
+async def due_for_workers(ctx: AppContext, *, limit: int = 1000) -> list[tuple[str, str]]:
+    """What the worker sweeper re-publishes: like ``due`` but with channels, and with a
+    grace as long as a claim's lease, since rows may simply be waiting in a busy queue."""
+    grace = timedelta(seconds=ctx.settings.claim_lease_seconds)
+    async with ctx.db.transaction(write=False) as session:
+        return await repository.due_with_channels(
+            session, ctx.clock.now(), limit=limit, pending_grace=grace
+        )
+
+
+async def hold_lease(ctx: AppContext, name: str, holder: str, ttl: float) -> bool:
+    async with ctx.db.transaction() as session:
+        return await repository.acquire_lease(
+            session, name, holder, ctx.clock.now(), timedelta(seconds=ttl)
         )

@@ -3,6 +3,7 @@
 from tidings.models.base import Base
 from tidings.models.delivery import Delivery
 from tidings.models.idempotency import IdempotencyKey
+from tidings.models.lease import Lease
 from tidings.models.live_event import LiveCounter, LiveEvent
 from tidings.models.notification import Notification
 from tidings.models.recipient import Recipient
@@ -16,6 +17,7 @@ __all__ = [
     "Base",
     "Delivery",
     "IdempotencyKey",
+    "Lease",
     "LiveCounter",
     "LiveEvent",
     "Notification",

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.context import AppContext
+from tidings.context import AppContext, Due
 from tidings.kit.jobs import after_commit
 from tidings.models import Notification, Send
 from tidings.send.service import materialize, plan_from_send
@@ -97,7 +97,7 @@ async def _expand_batch(
         )
     )
     fresh = [m for m in members if m not in present]
-    due: list[str] = []
+    due: list[Due] = []
     if fresh:
         _refs, due = await materialize(session, ctx, plan_from_send(send), fresh, now)
     send.expanded_through = members[-1]

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.auth.principal import Principal
-from tidings.context import AppContext
+from tidings.context import AppContext, Due
 from tidings.errors import NotFound, Unprocessable
 from tidings.kit.ids import uuid7
 from tidings.kit.jobs import after_commit
@@ -40,7 +40,7 @@ class _Batch:
 
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
-    due: list[str] = field(default_factory=list)
+    due: list[Due] = field(default_factory=list)
 
 
 async def accept(
@@ -178,7 +178,7 @@ async def _create(
     key: str | None,
     now: datetime,
     loc: list[str | int],
-) -> tuple[SendAccepted, list[str]]:
+) -> tuple[SendAccepted, list[Due]]:
     plan = await _plan(session, ctx, tenant_id, payload, now, loc)
     request = payload.model_dump(mode="json", exclude={"recipients"})
     if payload.topic is not None:
@@ -218,7 +218,7 @@ async def materialize(
     plan: Plan,
     recipient_ids: list[str],
     now: datetime,
-) -> tuple[list[NotificationRef], list[str]]:
+) -> tuple[list[NotificationRef], list[Due]]:
     """Create notifications and deliveries for ``recipient_ids``; returns refs and due ids."""
     tenant_id, channels = plan.tenant_id, plan.channels
     recipients = await recipient_repository.get_many(session, tenant_id, recipient_ids)
@@ -358,7 +358,7 @@ def _add_delivery(
         }
     )
     if status == "pending":
-        batch.due.append(delivery_id)
+        batch.due.append((delivery_id, channel))
 
 
 def _recipient_vars(recipient_id: str, recipient: Recipient | None) -> dict[str, Any]:
