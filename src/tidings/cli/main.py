@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -52,6 +53,8 @@ def serve(
             fail(str(exc), code=1)
         except OSError as exc:
             fail(f"cannot reach the database: {exc}", code=1)
+    if workers > 1:
+        _share_metrics(settings.data_dir / "metrics")
     uvicorn.run(
         "tidings.main:create_app",
         factory=True,
@@ -62,6 +65,17 @@ def serve(
         log_config=None,
         server_header=False,
     )
+
+
+def _share_metrics(directory: Path) -> None:
+    """Let /metrics sum the counters of every API process (prometheus multiprocess mode)."""
+    import os
+    import shutil
+
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        shutil.rmtree(directory, ignore_errors=True)  # values of processes long gone
+        directory.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 @app.command()

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from tidings.deps import Ctx
 from tidings.errors import ServiceUnavailable
+from tidings.kit.metrics import exposition
 from tidings.ops.responses import errors
 
 router = APIRouter(tags=["operations"])
@@ -42,5 +42,6 @@ async def readyz(ctx: Ctx) -> Health:
     },
 )
 async def metrics() -> Response:
-    """Prometheus metrics."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus metrics (summed over every API process when there are several)."""
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)
