@@ -63,6 +63,11 @@ class Database:
         if self.is_sqlite:
             _install_sqlite_settings(self.engine)
         self.write_engine = write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
+        # SQLite has one writer at a time. Waiting writers in this process queue on an
+        # asyncio lock, in order, instead of sleeping in SQLite's busy handler with ever
+        # longer naps (which made tail latency climb to seconds under load); writers in
+        # other processes still meet busy_timeout.
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._write = async_sessionmaker(write_engine, expire_on_commit=False, autoflush=False)
 
@@ -73,6 +78,9 @@ class Database:
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """Commit on success, roll back on error; after-commit jobs run only after a commit."""
+        lock = self._write_lock if write else None
+        if lock is not None:
+            await lock.acquire()
         session = (self._write if write else self._read)()
         try:
             yield session
@@ -83,6 +91,8 @@ class Database:
             raise
         finally:
             await session.close()
+            if lock is not None:
+                lock.release()
         for job in take_after_commit(session):
             try:
                 result = job()

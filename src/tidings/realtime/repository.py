@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.kit.sql import dialect_insert
@@ -28,11 +28,7 @@ async def append(
     if not events:
         return []
     wanted = Counter(recipient for recipient, _type, _data in events)
-    stmt = dialect_insert(session, LiveCounter)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["tenant_id", "recipient_id"],
-        set_={"seq": LiveCounter.seq + stmt.excluded.seq},
-    ).returning(LiveCounter.recipient_id, LiveCounter.seq)
+    stmt = _bump_statement(session)
     rows = [{"tenant_id": tenant_id, "recipient_id": r, "seq": n} for r, n in wanted.items()]
     result = await session.execute(stmt, rows)
     next_seq = {recipient: last - wanted[recipient] + 1 for recipient, last in result.all()}
@@ -52,8 +48,26 @@ async def append(
             }
         )
         frames.append((recipient, {"type": kind, "seq": seq, "data": data}))
-    await session.execute(insert(LiveEvent), records)
+    await session.execute(_EVENTS_INSERT, records)
     return frames
+
+
+_EVENTS = cast(Table, LiveEvent.__table__)
+_COUNTERS = cast(Table, LiveCounter.__table__)
+_EVENTS_INSERT = insert(_EVENTS)
+_BUMP: dict[str, Any] = {}
+
+
+def _bump_statement(session: AsyncSession) -> Any:
+    """The counter upsert, built once per dialect (building it costs more than running it)."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _BUMP:
+        stmt = dialect_insert(session, _COUNTERS)
+        _BUMP[dialect] = stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "recipient_id"],
+            set_={"seq": _COUNTERS.c.seq + stmt.excluded.seq},
+        ).returning(_COUNTERS.c.recipient_id, _COUNTERS.c.seq)
+    return _BUMP[dialect]
 
 
 async def current_seq(session: AsyncSession, tenant_id: str, recipient_id: str) -> int:

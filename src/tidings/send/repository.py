@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.models import Delivery, Notification, Send, Suppression
 
+# Core inserts on the tables: the ORM's bulk path adds per-row work these rows do not need
+_SEND = insert(cast(Table, Send.__table__))
+_NOTIFICATIONS = insert(cast(Table, Notification.__table__))
+_DELIVERIES = insert(cast(Table, Delivery.__table__))
+
 
 async def insert_send(session: AsyncSession, send: dict[str, Any]) -> None:
-    await session.execute(insert(Send), [send])
+    await session.execute(_SEND, [send])
 
 
 async def insert_rows(
@@ -21,9 +26,9 @@ async def insert_rows(
 ) -> None:
     """Write notifications and their deliveries (the outbox), batched."""
     for start in range(0, len(notifications), 1000):
-        await session.execute(insert(Notification), notifications[start : start + 1000])
+        await session.execute(_NOTIFICATIONS, notifications[start : start + 1000])
     for start in range(0, len(deliveries), 1000):
-        await session.execute(insert(Delivery), deliveries[start : start + 1000])
+        await session.execute(_DELIVERIES, deliveries[start : start + 1000])
 
 
 async def suppressed_addresses(
