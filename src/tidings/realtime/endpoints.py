@@ -23,6 +23,7 @@ SUBPROTOCOL = "tidings.v1"
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_SLOW = 4408
 CLOSE_BAD_REQUEST = 4400
+SUBSCRIBE_TIMEOUT = 2.0
 
 
 def _offered(websocket: WebSocket) -> list[str]:
@@ -74,6 +75,10 @@ class _Connection:
         sub = self.ctx.hub.subscribe(tenant, user)
         reader = asyncio.create_task(self._read_until_closed())
         try:
+            try:
+                await asyncio.wait_for(sub.ready.wait(), SUBSCRIBE_TIMEOUT)
+            except TimeoutError:  # fan-out is down: the log still has everything
+                log.warning("live subscription not confirmed; serving without it")
             backlog = await service.backlog(self.ctx, tenant, user, since)
             await self._send({"type": "hello", "seq": backlog.current, "data": {}})
             self.last = backlog.current if since is None else since

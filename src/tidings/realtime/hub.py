@@ -25,6 +25,9 @@ class Subscription:
         self.key = key
         self.queue: asyncio.Queue[Frame] = asyncio.Queue(maxsize)
         self.overflowed = asyncio.Event()
+        # set once frames published from now on are sure to arrive (for Redis: once the
+        # SUBSCRIBE went through); a socket reads the event log only after that
+        self.ready = asyncio.Event()
         self._hub = hub
 
     def offer(self, frame: Frame) -> None:
@@ -53,6 +56,7 @@ class MemoryHub:
     def subscribe(self, tenant: str, user: str) -> Subscription:
         sub = Subscription(self, (tenant, user), self._queue_size)
         self._subs[sub.key].add(sub)
+        sub.ready.set()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -113,7 +117,10 @@ class RedisHub(MemoryHub):
 
     def subscribe(self, tenant: str, user: str) -> Subscription:
         sub = super().subscribe(tenant, user)
-        self._changes.put_nowait(("+", self._channel(sub.key)))
+        channel = self._channel(sub.key)
+        if channel not in self._subscribed:
+            sub.ready.clear()  # until the listener's SUBSCRIBE for it went through
+            self._changes.put_nowait(("+", channel))
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -146,7 +153,8 @@ class RedisHub(MemoryHub):
                 if not self._subscribed:
                     await self._wait_for_change()
                     continue
-                message = await self._pubsub.get_message(timeout=0.2)
+                # short: new subscriptions wait for this loop to come round
+                message = await self._pubsub.get_message(timeout=0.05)
                 if message is not None:
                     self._dispatch(message)
             except asyncio.CancelledError:
@@ -166,6 +174,10 @@ class RedisHub(MemoryHub):
             if op == "+" and channel not in self._subscribed:
                 await self._pubsub.subscribe(channel)
                 self._subscribed.add(channel)
+            if op == "+":
+                key = tuple(channel.removeprefix(self.PREFIX).split(":", 1))
+                for sub in self._subs.get((key[0], key[1]), ()):
+                    sub.ready.set()
             elif op == "-" and channel in self._subscribed:
                 user_key = channel.removeprefix(self.PREFIX).split(":", 1)
                 if (user_key[0], user_key[1]) not in self._subs:
