@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.kit.sql import dialect_insert, is_postgresql
+from tidings.kit.sql import dialect_insert, is_postgresql, newest_first
 from tidings.models import Delivery, Lease, Notification, Suppression
 
 
@@ -134,15 +134,7 @@ async def page(
     ):
         if value is not None:
             query = query.where(column == value)
-    if after is not None:
-        created_at, delivery_id = after
-        query = query.where(
-            or_(
-                Delivery.created_at < created_at,
-                and_(Delivery.created_at == created_at, Delivery.id < delivery_id),
-            )
-        )
-    query = query.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(limit)
+    query = newest_first(query, Delivery.created_at, Delivery.id, after=after, limit=limit)
     return (await session.scalars(query)).all()
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Select, Table, and_, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,3 +20,18 @@ def dialect_insert(session: AsyncSession, table: Table | Any) -> Any:
 
 def is_postgresql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def newest_first(
+    query: Select[Any],
+    created: Any,
+    key: Any,
+    *,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> Select[Any]:
+    """Order ``query`` newest first by (created, key) and start after a keyset position."""
+    if after is not None:
+        stamp, last = after
+        query = query.where(or_(created < stamp, and_(created == stamp, key < last)))
+    return query.order_by(created.desc(), key.desc()).limit(limit)

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tidings.kit.sql import newest_first
 from tidings.models import Notification
 
 
@@ -63,15 +64,7 @@ async def page(
     limit: int,
 ) -> Sequence[Notification]:
     query = select(Notification).where(*_owned(tenant_id, recipient_id, now), *_filtered(f))
-    if after is not None:
-        created_at, item_id = after
-        query = query.where(
-            or_(
-                Notification.created_at < created_at,
-                and_(Notification.created_at == created_at, Notification.id < item_id),
-            )
-        )
-    query = query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
+    query = newest_first(query, Notification.created_at, Notification.id, after=after, limit=limit)
     return (await session.scalars(query)).all()
 
 

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.kit.sql import dialect_insert
+from tidings.kit.sql import dialect_insert, newest_first
 from tidings.models import Recipient
 
 
@@ -68,15 +68,7 @@ async def list_page(
     session: AsyncSession, tenant_id: str, *, after: tuple[datetime, str] | None, limit: int
 ) -> list[Recipient]:
     query = select(Recipient).where(Recipient.tenant_id == tenant_id)
-    if after is not None:
-        created_at, rid = after
-        query = query.where(
-            or_(
-                Recipient.created_at < created_at,
-                and_(Recipient.created_at == created_at, Recipient.id < rid),
-            )
-        )
-    query = query.order_by(Recipient.created_at.desc(), Recipient.id.desc()).limit(limit)
+    query = newest_first(query, Recipient.created_at, Recipient.id, after=after, limit=limit)
     return list(await session.scalars(query))
 
 

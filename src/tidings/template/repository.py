@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.kit.sql import dialect_insert
+from tidings.kit.sql import dialect_insert, newest_first
 from tidings.models import Template
 
 
@@ -60,15 +60,7 @@ async def list_page(
     session: AsyncSession, tenant_id: str, *, after: tuple[datetime, str] | None, limit: int
 ) -> list[Template]:
     query = select(Template).where(Template.tenant_id == tenant_id)
-    if after is not None:
-        created_at, key = after
-        query = query.where(
-            or_(
-                Template.created_at < created_at,
-                and_(Template.created_at == created_at, Template.key < key),
-            )
-        )
-    query = query.order_by(Template.created_at.desc(), Template.key.desc()).limit(limit)
+    query = newest_first(query, Template.created_at, Template.key, after=after, limit=limit)
     return list(await session.scalars(query))
 
 

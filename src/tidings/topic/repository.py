@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.kit.sql import dialect_insert
+from tidings.kit.sql import dialect_insert, newest_first
 from tidings.models import TopicSubscription
 
 
@@ -62,20 +62,13 @@ async def subscribers_page(
     query = select(TopicSubscription).where(
         TopicSubscription.tenant_id == tenant_id, TopicSubscription.topic == topic
     )
-    if after is not None:
-        created_at, rid = after
-        query = query.where(
-            or_(
-                TopicSubscription.created_at < created_at,
-                and_(
-                    TopicSubscription.created_at == created_at,
-                    TopicSubscription.recipient_id < rid,
-                ),
-            )
-        )
-    query = query.order_by(
-        TopicSubscription.created_at.desc(), TopicSubscription.recipient_id.desc()
-    ).limit(limit)
+    query = newest_first(
+        query,
+        TopicSubscription.created_at,
+        TopicSubscription.recipient_id,
+        after=after,
+        limit=limit,
+    )
     return (await session.scalars(query)).all()
 
 
@@ -90,17 +83,9 @@ async def topics_page(
     query = select(TopicSubscription).where(
         TopicSubscription.tenant_id == tenant_id, TopicSubscription.recipient_id == recipient_id
     )
-    if after is not None:
-        created_at, topic = after
-        query = query.where(
-            or_(
-                TopicSubscription.created_at < created_at,
-                and_(TopicSubscription.created_at == created_at, TopicSubscription.topic < topic),
-            )
-        )
-    query = query.order_by(
-        TopicSubscription.created_at.desc(), TopicSubscription.topic.desc()
-    ).limit(limit)
+    query = newest_first(
+        query, TopicSubscription.created_at, TopicSubscription.topic, after=after, limit=limit
+    )
     return (await session.scalars(query)).all()
 
 
