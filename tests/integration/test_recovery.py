@@ -66,7 +66,7 @@ async def test_duplicate_hand_over_sends_once(settings: Settings, tokens: Tokens
         )
         (row,) = await deliveries(svc.client, tokens, send_id=accepted["id"])
         for _ in range(5):  # the same id signalled again and again
-            svc.ctx.dispatcher.dispatch([row["id"]])
+            svc.ctx.dispatcher.dispatch([(row["id"], "email")])
         await settled(svc.client, tokens, accepted["id"])
         (row,) = await deliveries(svc.client, tokens, send_id=accepted["id"])
         assert (row["status"], row["attempts"]) == ("sent", 1)
