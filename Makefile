@@ -41,8 +41,14 @@ format: install ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install ## run the benchmark scenarios (see docs/benchmarks.md)
-	$(PY) -m bench
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: install $(BENCH_STAMP) ## run the benchmarks into docs/benchmarks.md (ARGS="--quick --scenario ingest ...")
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	$(PY) -m bench $(ARGS)
 
 clean: ## remove caches and the local data directory
 	rm -rf .mypy_cache .ruff_cache .pytest_cache .tidings

@@ -1,0 +1,195 @@
+"""Raw rows of the Tidings schema, for the baselines and the bulk loader.
+
+The values match what Tidings writes for a literal in-app send (see
+``tidings.send.service.materialize``): the same columns, JSON as text, timestamps as
+SQLAlchemy stores them (naive UTC text on SQLite, timestamptz on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+SEND_COLUMNS = (
+    "id",
+    "tenant_id",
+    "template",
+    "category",
+    "priority",
+    "channels",
+    "request",
+    "idempotency_key",
+    "created_at",
+    "send_at",
+    "expires_at",
+    "cancelled_at",
+    "topic",
+    "expanded_through",
+    "expanded_at",
+    "expansion_lease_until",
+)
+NOTIFICATION_COLUMNS = (
+    "id",
+    "tenant_id",
+    "send_id",
+    "recipient_id",
+    "template",
+    "category",
+    "priority",
+    "title",
+    "body",
+    "action_url",
+    "data",
+    "content",
+    "visible",
+    "created_at",
+    "read_at",
+    "archived_at",
+)
+DELIVERY_COLUMNS = (
+    "id",
+    "tenant_id",
+    "send_id",
+    "notification_id",
+    "recipient_id",
+    "channel",
+    "target",
+    "status",
+    "reason",
+    "not_before",
+    "expires_at",
+    "attempts",
+    "last_error",
+    "provider",
+    "provider_message_id",
+    "created_at",
+    "updated_at",
+    "sent_at",
+)
+
+
+def insert_sql(kind: str, table: str, columns: Sequence[str]) -> str:
+    mark = "?" if kind == "sqlite" else "%s"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(mark for _ in columns)})"
+
+
+def copy_sql(table: str, columns: Sequence[str]) -> str:
+    return f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+
+
+def ts(kind: str, value: datetime | None) -> Any:
+    """A timestamp as the driver should receive it for a UTCDateTime column."""
+    if value is None:
+        return None
+    if kind == "sqlite":
+        return value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def boolean(kind: str, value: bool) -> Any:
+    return int(value) if kind == "sqlite" else value
+
+
+def send_row(
+    kind: str, send_id: str, tenant: str, now: datetime, request: dict[str, Any]
+) -> tuple[Any, ...]:
+    return (
+        send_id,
+        tenant,
+        None,
+        "general",
+        "normal",
+        json.dumps(["in_app"]),
+        json.dumps(request),
+        None,
+        ts(kind, now),
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def notification_row(
+    kind: str,
+    notification_id: str,
+    tenant: str,
+    send_id: str,
+    recipient: str,
+    created_at: datetime,
+    *,
+    title: str = "t",
+    body: str = "b",
+    read_at: datetime | None = None,
+) -> tuple[Any, ...]:
+    return (
+        notification_id,
+        tenant,
+        send_id,
+        recipient,
+        None,
+        "general",
+        "normal",
+        title,
+        body,
+        None,
+        "{}",
+        "{}",
+        boolean(kind, True),
+        ts(kind, created_at),
+        ts(kind, read_at),
+        None,
+    )
+
+
+def delivery_row(
+    kind: str,
+    delivery_id: str,
+    tenant: str,
+    send_id: str,
+    notification_id: str,
+    recipient: str,
+    now: datetime,
+) -> tuple[Any, ...]:
+    """An in-app delivery: delivered when its notification commits."""
+    stamp = ts(kind, now)
+    return (
+        delivery_id,
+        tenant,
+        send_id,
+        notification_id,
+        recipient,
+        "in_app",
+        recipient,
+        "delivered",
+        None,
+        stamp,
+        None,
+        0,
+        None,
+        None,
+        None,
+        stamp,
+        stamp,
+        stamp,
+    )
+
+
+def copy_text(row: Sequence[Any]) -> str:
+    """One line of PostgreSQL's COPY text format (the values here need no escaping)."""
+    out = []
+    for value in row:
+        if value is None:
+            out.append("\\N")
+        elif isinstance(value, bool):
+            out.append("t" if value else "f")
+        elif isinstance(value, datetime):
+            out.append(value.isoformat())
+        else:
+            out.append(str(value))
+    return "\t".join(out) + "\n"
