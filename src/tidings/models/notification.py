@@ -18,7 +18,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tidings.kit.types import JSONValue, UTCDateTime
 from tidings.models.base import Base
 
-_UNREAD = text("read_at IS NULL AND archived_at IS NULL AND visible")
+# Written as each database writes the inbox queries' conditions (`visible = true` on
+# PostgreSQL, `visible = 1` on SQLite), so both planners can prove the index applies.
+_UNREAD = "read_at IS NULL AND archived_at IS NULL AND visible"
 
 
 class Notification(Base):
@@ -38,8 +40,8 @@ class Notification(Base):
             "tenant_id",
             "recipient_id",
             "created_at",
-            postgresql_where=_UNREAD,
-            sqlite_where=_UNREAD,
+            postgresql_where=text(_UNREAD),
+            sqlite_where=text(_UNREAD + " = 1"),
         ),
     )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy import ColumnElement, case, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.kit.sql import newest_first
@@ -28,7 +28,7 @@ def _owned(tenant_id: str, recipient_id: str, now: datetime) -> list[ColumnEleme
     return [
         Notification.tenant_id == tenant_id,
         Notification.recipient_id == recipient_id,
-        Notification.visible.is_(True),
+        Notification.visible == true(),
         Notification.archived_at.is_(None),
         Notification.created_at <= now,
     ]
@@ -165,7 +165,7 @@ async def unread_counts(
             .where(
                 Notification.tenant_id == tenant_id,
                 Notification.recipient_id.in_(ids[start : start + 500]),
-                Notification.visible.is_(True),
+                Notification.visible == true(),
                 Notification.archived_at.is_(None),
                 Notification.read_at.is_(None),
                 Notification.created_at <= now,
