@@ -27,6 +27,18 @@ def queue_for(channel: str) -> str:
     return f"tidings.{channel}" if channel in CHANNELS else DEFAULT_QUEUE
 
 
+def chunks_by_queue(deliveries: list[Due]) -> list[tuple[str, list[str]]]:
+    """Group deliveries by their channel's queue, in tasks of at most CHUNK ids."""
+    by_queue: dict[str, list[str]] = defaultdict(list)
+    for delivery_id, channel in deliveries:
+        by_queue[queue_for(channel)].append(delivery_id)
+    return [
+        (queue, ids[start : start + CHUNK])
+        for queue, ids in by_queue.items()
+        for start in range(0, len(ids), CHUNK)
+    ]
+
+
 class CeleryDispatcher:
     def __init__(self, settings: Settings, *, app: Any = None) -> None:
         if app is None:
@@ -37,12 +49,8 @@ class CeleryDispatcher:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tidings-publish")
 
     def dispatch(self, deliveries: list[Due]) -> None:
-        by_channel: dict[str, list[str]] = defaultdict(list)
-        for delivery_id, channel in deliveries:
-            by_channel[channel].append(delivery_id)
-        for channel, ids in by_channel.items():
-            for start in range(0, len(ids), CHUNK):
-                self._submit("delivery.process", ids[start : start + CHUNK], queue_for(channel))
+        for queue, ids in chunks_by_queue(deliveries):
+            self._submit("delivery.process", ids, queue)
 
     def expand(self, send_ids: list[str]) -> None:
         for send_id in send_ids:

@@ -25,7 +25,13 @@ from tidings.bootstrap import service_context
 from tidings.channels.registry import ProviderRegistry
 from tidings.config import Settings, load_settings
 from tidings.context import AppContext
-from tidings.distributed import CHANNELS, DEFAULT_QUEUE, CeleryDispatcher, queue_for
+from tidings.distributed import (
+    CHANNELS,
+    DEFAULT_QUEUE,
+    CeleryDispatcher,
+    chunks_by_queue,
+    queue_for,
+)
 from tidings.kit.logging import configure_logging
 from tidings.realtime.hub import MemoryHub
 
@@ -143,10 +149,9 @@ class Sweeper(threading.Thread):
                     if await service.hold_lease(
                         ctx, SWEEPER_LEASE, self.holder, ttl=self.interval * 5
                     ):
-                        for delivery_id, channel in await service.due_for_workers(ctx):
-                            dispatcher.publish_now(
-                                "delivery.process", [delivery_id], queue_for(channel)
-                            )
+                        due = await service.due_for_workers(ctx)
+                        for queue, ids in chunks_by_queue(due):
+                            dispatcher.publish_now("delivery.process", ids, queue)
                         for send_id in await expansion.unexpanded(ctx):
                             dispatcher.publish_now("send.expand", send_id, DEFAULT_QUEUE)
                 except Exception:
