@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bench import email, fanout, inbox, ingest
+from bench import celery_drain, email, fanout, inbox, ingest, live_fanout, live_latency
 from bench.harness import Options, Workspace
 from bench.report import ScenarioResult
 
@@ -23,7 +23,7 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {
     module.NAME: Scenario(module.NAME, module.TITLE, module.run)
-    for module in (ingest, fanout, inbox, email)
+    for module in (ingest, fanout, inbox, email, live_latency, live_fanout, celery_drain)
 }
 
 __all__ = ["SCENARIOS", "Scenario"]

@@ -220,7 +220,11 @@ everything itself on 127.0.0.1: `tidings serve` processes (each with its own
 DSN), the bare baseline app (`bench/bare_app.py`) and an aiosmtpd sink process. It needs
 `wrk` (`make bench` installs the Debian package when it is missing).
 `BENCH_TIDINGS_SERVE="python my_entry_point.py"` starts that instead of
-`.venv/bin/tidings` for `serve`, to measure a patched build.
+`.venv/bin/tidings` for `serve`, to measure a patched build. The live and Celery
+scenarios (`live_latency`, `live_fanout`, `celery_drain`) also need Redis at
+127.0.0.1:6379: db 0 carries the live fan-out (pub/sub only), db 12 is the bench's own
+broker and is emptied before and after; they start `tidings worker` processes, a minimal
+websockets server (`bench/ws_baseline.py`) and no-op Celery workers (`bench/noop_app.py`).
 
 Every Tidings figure sits next to a baseline measured in the same run. The ratio is
 oriented so that higher is better and 1.00x is parity: Tidings / baseline for rates,

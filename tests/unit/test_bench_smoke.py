@@ -36,8 +36,16 @@ def _result(name: str = "ingest") -> ScenarioResult:
     )
 
 
-def test_registry_lists_the_four_scenarios_in_order() -> None:
-    assert ORDER == ["ingest", "fanout", "inbox", "email"]
+def test_registry_lists_the_scenarios_in_order() -> None:
+    assert ORDER == [
+        "ingest",
+        "fanout",
+        "inbox",
+        "email",
+        "live_latency",
+        "live_fanout",
+        "celery_drain",
+    ]
     for name, scenario in SCENARIOS.items():
         assert scenario.name == name
         assert scenario.title
@@ -126,3 +134,16 @@ def test_percentile_and_profile_summary() -> None:
     assert "== MainThread: 4 samples (on CPU 50% of the time)" in summary
     assert "75.0  execute (sa/x.py)" in summary
     assert "== other threads: 4 samples" in summary
+
+
+def test_user_tokens_are_minted_with_the_runs_secret() -> None:
+    import jwt
+    from bench.harness import Workspace
+    from bench.live import user_token
+
+    ws = Workspace()
+    try:
+        claims = jwt.decode(user_token(ws, "u00001"), ws.jwt_secret, algorithms=["HS256"])
+    finally:
+        ws.close()
+    assert (claims["sub"], claims["tenant"], claims["roles"]) == ("u00001", "bench", [])
