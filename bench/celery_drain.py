@@ -43,7 +43,7 @@ from bench.live import (
     redis_client,
     tidings_worker,
 )
-from bench.report import Figure, ScenarioResult, median
+from bench.report import Figure, ScenarioResult, median, rate_figure
 from bench.sink import SinkProcess
 
 NAME = "celery_drain"
@@ -240,16 +240,14 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
             samples=ours,
             baseline_samples=base,
         ),
-        Figure(
+        rate_figure(
             "postgresql (distributed)",
             "drain rate",
             "deliveries/s",
-            "higher",
-            median([n / s for s in ours]),
-            median([n / s for s in base]),
-            command=cmd + " (baseline: tasks/s)",
-            samples=[n / s for s in ours],
-            baseline_samples=[n / s for s in base],
+            n,
+            ours,
+            base,
+            cmd + " (baseline: tasks/s)",
         ),
     ]
     result.notes += [

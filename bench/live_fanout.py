@@ -32,7 +32,7 @@ from bench.harness import (
     token,
 )
 from bench.live import Background, LiveSocket, pythonpath, raise_open_files, user_token, ws_url
-from bench.report import Figure, ScenarioResult, median
+from bench.report import Figure, ScenarioResult, median, rate_figure
 
 NAME = "live_fanout"
 TITLE = "one event to each of 1,000 connected sockets (1,000 users), embedded"
@@ -202,16 +202,14 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
             samples=ours,
             baseline_samples=base,
         ),
-        Figure(
+        rate_figure(
             "sqlite (embedded)",
             f"notifications/s end to end to {n:,} users",
             "/s",
-            "higher",
-            median([n / s for s in ours]),
-            median([n / s for s in base]),
-            command=cmd + " (baseline: frames/s)",
-            samples=[n / s for s in ours],
-            baseline_samples=[n / s for s in base],
+            n,
+            ours,
+            base,
+            cmd + " (baseline: frames/s)",
         ),
     ]
     result.notes += [

@@ -122,6 +122,31 @@ class Figure:
         return " and ".join(parts) or "-"
 
 
+def rate_figure(
+    database: str,
+    measure: str,
+    unit: str,
+    count: int,
+    ours: list[float],
+    base: list[float],
+    command: str,
+) -> Figure:
+    """A throughput figure (``count`` per second) derived from timed runs of both sides."""
+    ours_rate = [count / s for s in ours]
+    base_rate = [count / s for s in base]
+    return Figure(
+        database,
+        measure,
+        unit,
+        "higher",
+        median(ours_rate),
+        median(base_rate),
+        command=command,
+        samples=ours_rate,
+        baseline_samples=base_rate,
+    )
+
+
 @dataclass
 class ScenarioResult:
     name: str

@@ -8,30 +8,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import Service, Tokens, running
+from tests.fixtures.hiring import HIRING_TEMPLATE_KEYS
 from tidings.config import Settings
 from tidings.template.defaults import DEFAULT_TEMPLATES
 from tidings.template.service import seed
 
-HIRING_KEYS = {
-    "interview_scheduled",
-    "interview_reminder",
-    "interview_rescheduled",
-    "interview_cancelled",
-    "application_received",
-    "stage_changed",
-    "offer_made",
-    "application_rejected",
-    "resume_processed",
-    "bulk_upload_completed",
-    "candidate_added",
-    "job_posted",
-    "evaluation_completed",
-    "task_assigned",
-    "task_overdue",
-    "new_message",
-    "system_alert",
-    "digest",
-}
+HIRING_KEYS = set(HIRING_TEMPLATE_KEYS)
 
 CONTENT: dict[str, Any] = {
     "in_app": {

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.hiring import HIRING_TEMPLATE_KEYS
 from tidings.template.defaults import (
     ALWAYS_AVAILABLE_EXAMPLE,
     DEFAULT_TEMPLATES,
@@ -26,26 +27,7 @@ from tidings.template.rendering import (
     render_content,
 )
 
-EXPECTED_KEYS = [
-    "interview_scheduled",
-    "interview_reminder",
-    "interview_rescheduled",
-    "interview_cancelled",
-    "application_received",
-    "stage_changed",
-    "offer_made",
-    "application_rejected",
-    "resume_processed",
-    "bulk_upload_completed",
-    "candidate_added",
-    "job_posted",
-    "evaluation_completed",
-    "task_assigned",
-    "task_overdue",
-    "new_message",
-    "system_alert",
-    "digest",
-]
+EXPECTED_KEYS = list(HIRING_TEMPLATE_KEYS)
 CATEGORIES = {
     "interview",
     "application",
