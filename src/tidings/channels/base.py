@@ -18,6 +18,30 @@ class EmailContent:
 
 
 @dataclass(frozen=True, slots=True)
+class PushSubscription:
+    """A browser's ``PushSubscription.toJSON()``: where to POST and how to encrypt."""
+
+    endpoint: str
+    p256dh: str  # the browser's P-256 public key, base64url
+    auth: str  # the 16-byte authentication secret, base64url
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One event for one webhook endpoint; the body is ``{id, type, created_at, tenant, data}``.
+
+    ``secrets`` are the endpoint's active signing secrets (one ``v1=`` each).
+    """
+
+    id: str
+    type: str
+    created_at: str
+    tenant: str
+    data: dict[str, Any]
+    secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """Everything a provider needs for one delivery, already rendered."""
 
@@ -36,6 +60,8 @@ class OutboundMessage:
     reply_to: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     attachments: tuple[Attachment, ...] = ()
+    push: PushSubscription | None = None
+    webhook: WebhookEvent | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -50,6 +76,7 @@ class Attachment:
 class SendResult:
     provider: str
     provider_message_id: str | None = None
+    segments: int | None = None  # SMS: how many segments the provider bills
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,6 +106,11 @@ class PermanentSendError(SendError):
     ) -> None:
         super().__init__(message, code=code)
         self.address_rejected = address_rejected
+
+
+class TargetRefused(Exception):
+    """An outbound URL resolves to an address Tidings may not connect to (see SPEC
+    "Outbound targets"); providers report it as a permanent failure."""
 
 
 @runtime_checkable
