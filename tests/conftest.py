@@ -27,7 +27,12 @@ from tidings.main import create_app
 from tidings.migrate import upgrade
 from tidings.models import Base
 
-pytest_plugins = ["tests.fixtures.smtp_sink"]
+pytest_plugins = [
+    "tests.fixtures.smtp_sink",
+    "tests.fixtures.push_service",
+    "tests.fixtures.twilio_service",
+    "tests.fixtures.webhook_receiver",
+]
 T = TypeVar("T")
 
 TEST_DATABASE_URL = os.environ.get(
