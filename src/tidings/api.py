@@ -6,13 +6,30 @@ from fastapi import APIRouter
 
 from tidings.delivery.endpoints import router as deliveries
 from tidings.notification.endpoints import router as inbox
+from tidings.optout.endpoints import router as unsubscribe
+from tidings.provider.endpoints import router as provider_callbacks
+from tidings.push.endpoints import router as push
 from tidings.realtime.endpoints import router as live
 from tidings.recipient.endpoints import router as recipients
 from tidings.send.endpoints import router as sends
 from tidings.template.endpoints import router as templates
 from tidings.tenant.endpoints import router as tenant
 from tidings.topic.endpoints import router as topics
+from tidings.webhook.endpoints import router as webhooks
 
 v1 = APIRouter(prefix="/v1")
-for router in (recipients, topics, templates, sends, inbox, deliveries, tenant, live):
+for router in (
+    recipients,
+    topics,
+    templates,
+    sends,
+    inbox,
+    deliveries,
+    tenant,
+    push,
+    webhooks,
+    unsubscribe,
+    provider_callbacks,
+    live,
+):
     v1.include_router(router)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
+from collections.abc import Mapping
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WEAK_SECRETS = frozenset({"changeme", "secret", "your-secret-key", "your_jwt_secret", "password"})
 MIN_SECRET_BYTES = 32
+_PROVIDER_NAME = re.compile(r"[a-z0-9_]{1,32}")
 
 
 class ConfigError(Exception):
@@ -48,6 +53,19 @@ class Settings(BaseSettings):
     smtp_from: str = "Tidings <no-reply@localhost>"
     smtp_pool_size: int = Field(4, ge=1, le=64)
     smtp_timeout_seconds: float = Field(30.0, gt=0)
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_base_url: str = "https://api.twilio.com"
+
+    vapid_private_key: SecretStr | None = None
+    vapid_public_key: str | None = None
+    vapid_subject: str | None = None
+
+    # names of extra provider instances, each configured by TIDINGS_PROVIDER_<NAME>_*
+    providers: str = ""
 
     public_url: str = "http://localhost:8000"
     allow_private_targets: bool = False
@@ -85,6 +103,24 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("providers")
+    @classmethod
+    def _providers(cls, value: str) -> str:
+        names = [name.strip().lower() for name in value.split(",") if name.strip()]
+        for name in names:
+            if not _PROVIDER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a provider name (a-z, 0-9 and _, 1-32 long)")
+        if len(set(names)) != len(names):
+            raise ValueError("a provider is named twice")
+        return ",".join(names)
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_subject(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("mailto:", "https://")):
+            raise ValueError("must be a mailto: or https:// URL")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
@@ -100,6 +136,19 @@ class Settings(BaseSettings):
         problems: list[str] = []
         if self.smtp_starttls and self.smtp_tls and self.smtp_host:
             problems.append("TIDINGS_SMTP_STARTTLS and TIDINGS_SMTP_TLS cannot both be true")
+        if self.twilio_account_sid:
+            if self.twilio_auth_token is None:
+                problems.append("TIDINGS_TWILIO_AUTH_TOKEN is required with an account SID")
+            if bool(self.twilio_from) == bool(self.twilio_messaging_service_sid):
+                problems.append(
+                    "set exactly one of TIDINGS_TWILIO_FROM and "
+                    "TIDINGS_TWILIO_MESSAGING_SERVICE_SID"
+                )
+        if bool(self.vapid_private_key) != bool(self.vapid_public_key):
+            problems.append(
+                "TIDINGS_VAPID_PRIVATE_KEY and TIDINGS_VAPID_PUBLIC_KEY go together (set both or "
+                "neither, and Tidings generates a pair once)"
+            )
         if self.env != "development":
             for name in ("secret_key", "jwt_secret", "smtp_password"):
                 value = getattr(self, name)
@@ -138,6 +187,40 @@ class Settings(BaseSettings):
     @property
     def mail_dir(self) -> Path:
         return self.data_dir / "mail"
+
+    @property
+    def provider_names(self) -> list[str]:
+        """The extra provider instances named by ``TIDINGS_PROVIDERS``."""
+        return [name for name in self.providers.split(",") if name]
+
+    @property
+    def push_subject(self) -> str:
+        """The VAPID ``sub``: the configured one, else a contact derived from the service."""
+        if self.vapid_subject:
+            return self.vapid_subject
+        if self.public_url.startswith("https://"):
+            return self.public_url
+        address = parseaddr(self.smtp_from)[1] or "no-reply@localhost"
+        return f"mailto:{address}"
+
+    def provider_options(
+        self, name: str, environ: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """``TIDINGS_PROVIDER_<NAME>_<OPTION>`` values (from the environment, then ``.env``),
+        keyed by lower-case option: the settings of one named provider instance."""
+        prefix = f"TIDINGS_PROVIDER_{name.upper()}_"
+        if environ is None:
+            env_file = self.model_config.get("env_file")
+            values: dict[str, str] = {}
+            if isinstance(env_file, str) and Path(env_file).is_file():
+                values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+            values.update(os.environ)
+            environ = values
+        return {
+            key[len(prefix) :].lower(): value
+            for key, value in environ.items()
+            if key.upper().startswith(prefix) and value != ""
+        }
 
 
 def _is_weak(value: str) -> bool:

@@ -56,5 +56,6 @@ class AppContext:
     hub: MemoryHub
     dispatcher: Dispatcher = field(default_factory=NullDispatcher)
     clock: Clock = field(default_factory=get_clock)
+    vapid_public_key: str = ""
     known_tenants: set[str] = field(default_factory=set)
     seeded_tenants: set[str] = field(default_factory=set)

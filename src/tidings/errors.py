@@ -68,6 +68,12 @@ class PayloadTooLarge(TidingsError):
     slug = "content-too-large"
 
 
+class UnsupportedMediaType(TidingsError):
+    status = 415
+    title = "Unsupported media type"
+    slug = "unsupported-media-type"
+
+
 class Unprocessable(TidingsError):
     status = 422
     title = "Validation failed"

@@ -35,8 +35,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import Tokens, make_settings
+from tests.conftest import SECRET_KEY, Tokens, make_settings
+from tidings.channels.twilio import twilio_signature
 from tidings.main import create_app
+from tidings.optout.tokens import issue as unsubscribe_token
 
 CHECKS = [
     not_a_server_error,
@@ -84,9 +86,11 @@ class Run:
         # admin may call every operation; a user reads their own inbox
         return self.tokens.admin() if who == "admin" else self.tokens.user(who)
 
-    def call(self, case: Any, label: str, who: str = "admin") -> Any:
+    def call(
+        self, case: Any, label: str, who: str = "admin", extra: dict[str, str] | None = None
+    ) -> Any:
         """Send one case and run the checks; a known defect is recorded instead."""
-        headers = self.headers(who)
+        headers = {**self.headers(who), **(extra or {})}
         response = case.call(headers=headers)
         self.statuses[case.operation.label][response.status_code] += 1
         for defect in KNOWN_DEFECTS:
@@ -134,14 +138,18 @@ class Run:
         params: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
         body: Any = None,
+        media_type: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         """One scripted call; its answer is checked like a generated one."""
         operation = self.schema[path][method]
-        extra = {} if body is None else {"body": body}
+        extra: dict[str, Any] = {} if body is None else {"body": body}
+        if media_type is not None:
+            extra["media_type"] = media_type
         case = operation.Case(path_parameters=params or {}, query=query or {}, **extra)
         label = f"{method} {path} [scripted]"
         try:
-            response = self.call(case, label, who)
+            response = self.call(case, label, who, headers)
         except (Exception, BaseExceptionGroup) as exc:
             self.findings[label] = f"{type(exc).__name__}: {exc}"
             return None
@@ -260,7 +268,12 @@ def scripted(run: Run) -> None:
     run.step("DELETE", me + "/{notification_id}", 204, who="cand-1", params=item)
     run.step("GET", "/v1/recipients/{recipient_id}/export", 200, params=rid)
 
-    tenant = {"email_from": "Acme Hiring <hiring@example.test>", "email_reply_to": None}
+    channels(run)
+    tenant = {
+        "email_from": "Acme Hiring <hiring@example.test>",
+        "email_reply_to": None,
+        "providers": {"sms": ["twilio"]},
+    }
     run.step("PUT", "/v1/tenant/settings", 200, body=tenant)
     run.step("GET", "/v1/tenant/settings", 200)
     run.step("DELETE", "/v1/topics/{topic}/subscribers", 200, params=topic, body=members)
@@ -270,6 +283,61 @@ def scripted(run: Run) -> None:
         run.step("GET", path, 200)
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
+def channels(run: Run) -> None:
+    """Push subscriptions, webhook endpoints, unsubscribe links and Twilio callbacks."""
+    browser = {
+        "endpoint": "https://push.example.test/send/abc",
+        "keys": {"p256dh": "B" + "A" * 86, "auth": "A" * 22},
+        "expirationTime": None,
+    }
+    subs = "/v1/me/push-subscriptions"
+    run.step("GET", "/v1/push/vapid-public-key", 200)
+    run.step("POST", subs, 201, who="cand-1", body=browser)
+    run.step("GET", subs, 200, who="cand-1")
+    run.step("DELETE", subs, 204, who="cand-1", query={"endpoint": browser["endpoint"]})
+
+    hooks = "/v1/webhook-endpoints"
+    hook = run.step("POST", hooks, 201, body={"url": "https://hooks.example.test/in"})
+    assert hook, run.findings
+    one = {"endpoint_id": hook["id"]}
+    run.step("GET", hooks, 200)
+    run.step("GET", hooks + "/{endpoint_id}", 200, params=one)
+    run.step("POST", hooks + "/{endpoint_id}/rotate-secret", 200, params=one)
+    run.step("DELETE", hooks + "/{endpoint_id}", 204, params=one)
+
+    token = {
+        "token": unsubscribe_token(
+            SECRET_KEY, tenant="acme", recipient="cand-1", scope="candidate", now=datetime.now(UTC)
+        )
+    }
+    run.step("GET", "/v1/unsubscribe/{token}", 200, params=token)
+    one_click = {"List-Unsubscribe": "One-Click"}
+    run.step("POST", "/v1/unsubscribe/{token}", 200, params=token, body=one_click, media_type=FORM)
+
+    for path, form in (
+        ("/v1/providers/twilio/status", {"MessageSid": "SM0", "MessageStatus": "delivered"}),
+        ("/v1/providers/twilio/inbound", {"From": "+15550001111", "To": TWILIO_FROM, "Body": "hi"}),
+    ):
+        form = {**form, "AccountSid": TWILIO_SID}
+        signature = twilio_signature(TWILIO_TOKEN, "http://localhost:8000" + path, form)
+        expected = 204 if path.endswith("status") else 200
+        run.step(
+            "POST",
+            path,
+            expected,
+            body=form,
+            media_type=FORM,
+            headers={"X-Twilio-Signature": signature},
+        )
+
+
+TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM = "AC" + "0" * 32, "f" * 32, "+15550009999"
+
+
+@pytest.mark.slow  # about a minute: `make test` runs it, `make test-fast` leaves it out
 def test_every_operation_conforms_to_the_openapi(
     backend: str, tmp_path: Path, database_url: str
 ) -> None:
@@ -283,6 +351,10 @@ def test_every_operation_conforms_to_the_openapi(
         smtp_starttls=False,
         smtp_timeout_seconds=2.0,
         delivery_max_attempts=1,
+        twilio_account_sid=TWILIO_SID,
+        twilio_auth_token=TWILIO_TOKEN,
+        twilio_from=TWILIO_FROM,
+        twilio_base_url=f"http://127.0.0.1:{CLOSED_PORT}",
     )
     app = create_app(settings, setup_logging=False)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

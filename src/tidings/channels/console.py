@@ -15,6 +15,9 @@ class ConsoleSMSProvider:
     name = "console"
     channel = "sms"
 
+    def __init__(self, name: str = "console") -> None:
+        self.name = name
+
     async def send(self, message: OutboundMessage) -> SendResult:
         """Log ``message``; a message without SMS text fails permanently."""
         if message.sms_text is None:

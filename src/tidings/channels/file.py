@@ -25,7 +25,10 @@ class FileEmailProvider:
     name = "file"
     channel = "email"
 
-    def __init__(self, mail_dir: Path, *, default_sender: str = DEFAULT_SENDER) -> None:
+    def __init__(
+        self, mail_dir: Path, *, default_sender: str = DEFAULT_SENDER, name: str = "file"
+    ) -> None:
+        self.name = name
         self.mail_dir = mail_dir
         self._default_sender = default_sender
 

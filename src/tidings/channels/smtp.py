@@ -68,7 +68,14 @@ class SMTPProvider:
     name = "smtp"
     channel = "email"
 
-    def __init__(self, settings: Settings, *, tls_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        name: str = "smtp",
+    ) -> None:
+        self.name = name
         if not settings.smtp_host:
             raise ConfigError("TIDINGS_SMTP_HOST is required for the SMTP provider")
         if "@" not in parseaddr(settings.smtp_from)[1]:

@@ -188,3 +188,37 @@ async def due_with_channels(
         .limit(limit)
     )
     return [(row[0], row[1]) for row in rows]
+
+
+async def by_provider_message(
+    session: AsyncSession, channel: str, provider_message_id: str
+) -> Delivery | None:
+    """The delivery a provider's callback is about (a message id names one delivery)."""
+    return await session.scalar(
+        select(Delivery)
+        .where(Delivery.provider_message_id == provider_message_id, Delivery.channel == channel)
+        .limit(1)
+    )
+
+
+async def category_of(session: AsyncSession, notification_id: str) -> str | None:
+    return await session.scalar(
+        select(Notification.category).where(Notification.id == notification_id)
+    )
+
+
+async def cancel_for_target(
+    session: AsyncSession, tenant_id: str, channel: str, target: str, now: datetime
+) -> None:
+    """Cancel what has not started for a target that no longer exists."""
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.tenant_id == tenant_id,
+            Delivery.channel == channel,
+            Delivery.target == target,
+            Delivery.status.in_(("pending", "scheduled")),
+        )
+        .values(status="cancelled", reason="target_removed", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )

@@ -32,6 +32,7 @@ class DeliveryRead(ResponseModel):
     last_error: str | None
     provider: str | None
     provider_message_id: str | None
+    segments: int | None = None
     created_at: UTCTimestamp
     updated_at: UTCTimestamp
     sent_at: UTCTimestamp | None

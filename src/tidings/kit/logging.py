@@ -79,3 +79,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     # uvicorn's access log prints raw query strings (tokens); Tidings writes its own
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    # httpx logs every request's full URL at INFO, and push endpoints and webhook URLs
+    # carry tokens in their paths and queries
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

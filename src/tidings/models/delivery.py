@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tidings.kit.types import UTCDateTime
+from tidings.kit.types import JSONValue, UTCDateTime
 from tidings.models.base import Base
 
 ACTIVE_STATUSES = ("pending", "scheduled", "sending")
@@ -21,6 +22,7 @@ class Delivery(Base):
         Index(None, "tenant_id", "send_id"),
         Index(None, "tenant_id", "created_at", "id"),
         Index(None, "notification_id"),
+        Index(None, "provider_message_id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -41,6 +43,10 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     provider: Mapped[str | None] = mapped_column(String(64))
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    segments: Mapped[int | None] = mapped_column(Integer)  # SMS parts billed
+    # a webhook delivery's event ({id, type, created_at, data}), fixed when it was created
+    # so that every retry carries the same event
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONValue)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

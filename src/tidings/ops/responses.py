@@ -13,6 +13,7 @@ _DESCRIPTIONS = {
     404: "No such resource in the caller's tenant",
     409: "Conflict with the current state",
     413: "Request body too large",
+    415: "The body is not in the media type this operation takes",
     422: "Validation failed; `errors` names each bad field",
     503: "The database is unreachable; retry after the Retry-After delay",
 }

@@ -71,6 +71,19 @@ class ExportedTopic(ResponseModel):
     created_at: UTCTimestamp
 
 
+class ExportedPushSubscription(ResponseModel):
+    id: str
+    endpoint: str
+    user_agent: str | None
+    created_at: UTCTimestamp
+
+
+class ExportedOptOut(ResponseModel):
+    channel: str
+    scope: str = Field(description="E-mail: a category or `*`; SMS: the sender that was stopped")
+    created_at: UTCTimestamp
+
+
 class RecipientExport(ResponseModel):
     """Everything Tidings stores about one recipient."""
 
@@ -78,3 +91,5 @@ class RecipientExport(ResponseModel):
     topics: list[ExportedTopic]
     notifications: list[ExportedNotification]
     deliveries: list[ExportedDelivery]
+    push_subscriptions: list[ExportedPushSubscription]
+    opt_outs: list[ExportedOptOut]

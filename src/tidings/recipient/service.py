@@ -11,10 +11,14 @@ from tidings.errors import NotFound
 from tidings.kit.cursor import filter_scope
 from tidings.kit.paging import decode_position, next_cursor
 from tidings.notification import repository as notification_repository
+from tidings.optout import repository as optout_repository
+from tidings.push import repository as push_repository
 from tidings.recipient import repository
 from tidings.recipient.schemas import (
     ExportedDelivery,
     ExportedNotification,
+    ExportedOptOut,
+    ExportedPushSubscription,
     ExportedTopic,
     RecipientExport,
     RecipientPage,
@@ -71,7 +75,8 @@ async def erase(session: AsyncSession, principal: Principal, recipient_id: str) 
 
 
 async def export(session: AsyncSession, principal: Principal, recipient_id: str) -> RecipientExport:
-    """Everything stored about a recipient: contact data, topics, inbox, deliveries."""
+    """Everything stored about a recipient: contact data, topics, inbox, deliveries,
+    browsers and opt-outs."""
     recipient = await repository.get(session, principal.tenant, recipient_id)
     if recipient is None:
         raise NotFound(f"recipient {recipient_id!r} does not exist")
@@ -79,9 +84,21 @@ async def export(session: AsyncSession, principal: Principal, recipient_id: str)
     topics = await topic_repository.all_for_recipient(session, tenant, recipient_id)
     notifications = await notification_repository.all_for_recipient(session, tenant, recipient_id)
     deliveries = await delivery_repository.all_for_recipient(session, tenant, recipient_id)
+    subscriptions = await push_repository.all_for_recipient(session, tenant, recipient_id)
+    opt_outs = [
+        ExportedOptOut(channel="email", scope=row.scope, created_at=row.created_at)
+        for row in await optout_repository.email_rows(session, tenant, recipient_id)
+    ]
+    if recipient.phone:
+        opt_outs += [
+            ExportedOptOut(channel="sms", scope=row.sender, created_at=row.created_at)
+            for row in await optout_repository.sms_rows(session, recipient.phone)
+        ]
     return RecipientExport(
         recipient=RecipientRead.model_validate(recipient),
         topics=[ExportedTopic.model_validate(t) for t in topics],
         notifications=[ExportedNotification.model_validate(n) for n in notifications],
         deliveries=[ExportedDelivery.model_validate(d) for d in deliveries],
+        push_subscriptions=[ExportedPushSubscription.model_validate(s) for s in subscriptions],
+        opt_outs=opt_outs,
     )

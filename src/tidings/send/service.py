@@ -15,6 +15,8 @@ from tidings.kit.ids import uuid7
 from tidings.kit.jobs import after_commit
 from tidings.models import Recipient, Send, Template
 from tidings.notification import service as inbox
+from tidings.optout import service as optout
+from tidings.push import repository as push_repository
 from tidings.recipient import repository as recipient_repository
 from tidings.send import idempotency, repository
 from tidings.send.schemas import (
@@ -29,6 +31,7 @@ from tidings.send.schemas import (
 from tidings.template import service as template_service
 from tidings.template.rendering import literal_html
 from tidings.tenant.service import ensure_tenant
+from tidings.webhook import service as webhooks
 
 # channels whose target is a contact field of the recipient
 _ADDRESS_FIELD = {"email": "email", "sms": "phone"}
@@ -225,11 +228,7 @@ async def materialize(
     await recipient_repository.create_empty(
         session, tenant_id, [r for r in recipient_ids if r not in recipients], now
     )
-    suppressed: set[str] = set()
-    if "email" in channels:
-        emails = [r.email for r in recipients.values() if r.email]
-        suppressed = await repository.suppressed_addresses(session, tenant_id, "email", emails)
-
+    targets = await _targets(session, plan, recipients, recipient_ids)
     visible_at = plan.send_at or now
     batch = _Batch()
     refs: list[NotificationRef] = []
@@ -249,6 +248,7 @@ async def materialize(
                 tenant_id=tenant_id,
                 recipient=_recipient_vars(recipient_id, recipient),
                 notification=meta,
+                unsubscribe_url=optout.unsubscribe_url(ctx, tenant_id, recipient_id, plan.category),
             )
             content = template_service.render(
                 plan.template["content"],
@@ -263,36 +263,32 @@ async def materialize(
             assert plan.literal is not None
             content = plan.literal
         title, body, action_url = _inbox_text(content, plan.template)
-        batch.notifications.append(
-            {
-                "id": notification_id,
-                "tenant_id": tenant_id,
-                "send_id": plan.send_id,
-                "recipient_id": recipient_id,
-                "template": plan.template_key,
-                "category": plan.category,
-                "priority": plan.priority,
-                "title": title,
-                "body": body,
-                "action_url": action_url,
-                "data": plan.data,
-                "content": {c: content[c] for c in channels if c != "in_app" and c in content},
-                "visible": "in_app" in channels,
-                "created_at": visible_at,
-                "read_at": None,
-                "archived_at": None,
-            }
-        )
+        notification = {
+            "id": notification_id,
+            "tenant_id": tenant_id,
+            "send_id": plan.send_id,
+            "recipient_id": recipient_id,
+            "template": plan.template_key,
+            "category": plan.category,
+            "priority": plan.priority,
+            "title": title,
+            "body": body,
+            "action_url": action_url,
+            "data": plan.data,
+            "content": {c: content[c] for c in channels if c != "in_app" and c in content},
+            "visible": "in_app" in channels,
+            "created_at": visible_at,
+            "read_at": None,
+            "archived_at": None,
+        }
+        batch.notifications.append(notification)
         for channel in channels:
-            _add_delivery(
+            _add_deliveries(
                 batch,
                 channel,
-                recipient,
-                suppressed,
-                send_id=plan.send_id,
-                notification_id=notification_id,
-                recipient_id=recipient_id,
-                tenant_id=tenant_id,
+                targets,
+                notification,
+                webhook_content=content.get("webhook"),
                 now=now,
                 send_at=plan.send_at,
                 expires_at=plan.expires_at,
@@ -306,59 +302,131 @@ async def materialize(
     return refs, batch.due
 
 
-def _add_delivery(
+@dataclass
+class _Targets:
+    """Where each recipient's deliveries go, channel by channel."""
+
+    addresses: dict[str, dict[str, str]] = field(default_factory=dict)  # channel -> rid -> addr
+    blocked: dict[str, dict[str, str]] = field(default_factory=dict)  # channel -> rid -> reason
+    push: dict[str, list[str]] = field(default_factory=dict)  # rid -> subscription ids
+    webhooks: list[str] = field(default_factory=list)  # endpoint ids taking this category
+
+
+async def _targets(
+    session: AsyncSession,
+    plan: Plan,
+    recipients: dict[str, Recipient],
+    recipient_ids: list[str],
+) -> _Targets:
+    tenant_id, channels = plan.tenant_id, plan.channels
+    found = _Targets()
+    for channel, attribute in _ADDRESS_FIELD.items():
+        if channel in channels:
+            found.addresses[channel] = {
+                rid: value
+                for rid, r in recipients.items()
+                if (value := getattr(r, attribute)) is not None
+            }
+    if "email" in channels:
+        emails = found.addresses["email"]
+        blocked = found.blocked.setdefault("email", {})
+        invalid = await repository.suppressed_addresses(
+            session, tenant_id, "email", emails.values()
+        )
+        blocked.update({rid: "invalid_address" for rid, a in emails.items() if a in invalid})
+        opted_out = await optout.email_opted_out(
+            session, tenant_id, list(emails), category=plan.category, priority=plan.priority
+        )
+        blocked.update(dict.fromkeys(opted_out, "opt_out"))
+    if "push" in channels:
+        found.push = await push_repository.for_recipients(session, tenant_id, recipient_ids)
+    if "webhook" in channels:
+        found.webhooks = await webhooks.endpoints_for(session, tenant_id, plan.category)
+    return found
+
+
+def _add_deliveries(
     batch: _Batch,
     channel: str,
-    recipient: Recipient | None,
-    suppressed: set[str],
+    targets: _Targets,
+    notification: dict[str, Any],
     *,
-    send_id: str,
-    notification_id: str,
-    recipient_id: str,
-    tenant_id: str,
+    webhook_content: Any,
     now: datetime,
     send_at: datetime | None,
     expires_at: datetime | None,
 ) -> None:
-    target: str | None = recipient_id if channel == "in_app" else None
-    status, reason = "pending", None
-    if channel in _ADDRESS_FIELD:
-        target = getattr(recipient, _ADDRESS_FIELD[channel]) if recipient else None
-    if channel != "in_app" and target is None:
-        # push subscriptions and webhook endpoints are targets of their own; with none
-        # registered there is nowhere to deliver
+    """The notification's outbox rows for ``channel``: one per target."""
+    recipient_id: str = notification["recipient_id"]
+    row = {
+        "tenant_id": notification["tenant_id"],
+        "send_id": notification["send_id"],
+        "notification_id": notification["id"],
+        "recipient_id": recipient_id,
+        "channel": channel,
+        "not_before": send_at or now,
+        "expires_at": expires_at,
+        "attempts": 0,
+        "last_error": None,
+        "provider": None,
+        "provider_message_id": None,
+        "segments": None,
+        "payload": None,
+        "created_at": now,
+        "updated_at": now,
+        "sent_at": None,
+    }
+    if channel == "in_app":
+        # the inbox row is the delivery, committed with it
+        status = "scheduled" if send_at is not None else "delivered"
+        _add(batch, row, recipient_id, status, now)
+    elif channel in _ADDRESS_FIELD:
+        address = targets.addresses[channel].get(recipient_id)
+        blocked = targets.blocked.get(channel, {}).get(recipient_id)
+        _add(batch, row, address, "suppressed" if blocked else None, now, reason=blocked)
+    elif channel == "push":
+        subscriptions: list[str | None] = list(targets.push.get(recipient_id, []))
+        for subscription_id in subscriptions or [None]:
+            _add(batch, row, subscription_id, None, now)
+    elif channel == "webhook":
+        item = inbox.item_from_values(notification).model_dump(mode="json")
+        data = {**item, "recipient_id": recipient_id}
+        if webhook_content:
+            data["content"] = webhook_content
+        event = webhooks.event("notification.created", data, now)
+        endpoints: list[str | None] = list(targets.webhooks)
+        for endpoint_id in endpoints or [None]:
+            _add(batch, {**row, "payload": event}, endpoint_id, None, now)
+
+
+def _add(
+    batch: _Batch,
+    row: dict[str, Any],
+    target: str | None,
+    status: str | None,
+    now: datetime,
+    *,
+    reason: str | None = None,
+) -> None:
+    if target is None:
+        # no address, no browser subscribed, no endpoint: nowhere to deliver
         status, reason = "suppressed", "no_address"
-    elif channel == "email" and target in suppressed:
-        status, reason = "suppressed", "invalid_address"
-    elif send_at is not None:
-        status, reason = "scheduled", "send_at"
-    elif channel == "in_app":
-        status = "delivered"  # the inbox row is the delivery, committed with it
+    elif status is None:
+        scheduled = row["not_before"] > now
+        status, reason = ("scheduled", "send_at") if scheduled else ("pending", None)
     delivery_id = uuid7()
     batch.deliveries.append(
         {
+            **row,
             "id": delivery_id,
-            "tenant_id": tenant_id,
-            "send_id": send_id,
-            "notification_id": notification_id,
-            "recipient_id": recipient_id,
-            "channel": channel,
             "target": target,
             "status": status,
-            "reason": reason,
-            "not_before": send_at or now,
-            "expires_at": expires_at,
-            "attempts": 0,
-            "last_error": None,
-            "provider": None,
-            "provider_message_id": None,
-            "created_at": now,
-            "updated_at": now,
+            "reason": "send_at" if status == "scheduled" else reason,
             "sent_at": now if status == "delivered" else None,
         }
     )
     if status == "pending":
-        batch.due.append((delivery_id, channel))
+        batch.due.append((delivery_id, row["channel"]))
 
 
 def _recipient_vars(recipient_id: str, recipient: Recipient | None) -> dict[str, Any]:

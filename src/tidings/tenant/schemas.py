@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from email.utils import formataddr, getaddresses
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
@@ -23,6 +23,11 @@ def _check_mailbox(value: str) -> str:
 
 
 Mailbox = Annotated[CleanStr, Field(max_length=320), AfterValidator(_check_mailbox)]
+ProviderName = Annotated[CleanStr, Field(pattern=r"^[a-z0-9_]{1,32}$")]
+ProviderChannel = Literal["email", "sms", "push", "webhook"]
+ProviderOrder = dict[
+    ProviderChannel, Annotated[list[ProviderName], Field(min_length=1, max_length=10)]
+]
 
 
 class TenantSettingsUpdate(RequestModel):
@@ -30,8 +35,17 @@ class TenantSettingsUpdate(RequestModel):
 
     email_from: Mailbox | None = None
     email_reply_to: Mailbox | None = None
+    providers: ProviderOrder | None = Field(
+        None,
+        description="Per channel, the configured providers to use, first to last (fallback)",
+    )
 
 
 class TenantSettingsRead(ResponseModel):
     email_from: str | None = Field(None, description="From address of the tenant's e-mail")
     email_reply_to: str | None = Field(None, description="Reply-To of the tenant's e-mail")
+    providers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per channel, the providers in the order they are tried; a channel not "
+        "listed uses every configured provider in configuration order",
+    )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.auth.principal import Principal
 from tidings.context import AppContext
+from tidings.errors import Unprocessable
 from tidings.kit.jobs import after_commit
 from tidings.tenant import repository
 from tidings.tenant.schemas import TenantSettingsRead, TenantSettingsUpdate
@@ -28,6 +31,19 @@ async def read_settings(session: AsyncSession, principal: Principal) -> TenantSe
 async def update_settings(
     session: AsyncSession, ctx: AppContext, principal: Principal, payload: TenantSettingsUpdate
 ) -> TenantSettingsRead:
+    for channel, names in (payload.providers or {}).items():
+        known = ctx.providers.names(channel)
+        for index, name in enumerate(names):
+            if name not in known:
+                raise Unprocessable(
+                    f"no provider {name!r} is configured for {channel} "
+                    f"(configured: {', '.join(known) or 'none'})",
+                    loc=["body", "providers", channel, index],
+                )
+        if len(set(names)) != len(names):
+            raise Unprocessable(
+                f"a provider is listed twice for {channel}", loc=["body", "providers", channel]
+            )
     await ensure_tenant(session, ctx, principal.tenant)
     current = await repository.settings_of(session, principal.tenant, for_update=True)
     for key, value in payload.model_dump(exclude_unset=True).items():
@@ -39,7 +55,19 @@ async def update_settings(
     return TenantSettingsRead.model_validate(current)
 
 
-async def email_identity(session: AsyncSession, tenant_id: str) -> tuple[str | None, str | None]:
-    """The tenant's From and Reply-To for e-mail (None: the service default)."""
+@dataclass(frozen=True)
+class DeliverySettings:
+    """What the delivery engine needs of a tenant's settings."""
+
+    email_from: str | None = None  # None: the service default
+    email_reply_to: str | None = None
+    providers: dict[str, list[str]] = field(default_factory=dict)  # channel -> names
+
+
+async def delivery_settings(session: AsyncSession, tenant_id: str) -> DeliverySettings:
     settings = await repository.settings_of(session, tenant_id)
-    return settings.get("email_from"), settings.get("email_reply_to")
+    return DeliverySettings(
+        email_from=settings.get("email_from"),
+        email_reply_to=settings.get("email_reply_to"),
+        providers=dict(settings.get("providers") or {}),
+    )

@@ -2,14 +2,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tidings.channels.base import OutboundMessage, PermanentSendError, Provider, SendResult
 from tidings.channels.console import ConsoleSMSProvider
 from tidings.channels.file import FileEmailProvider
+from tidings.channels.ratelimited import RateLimitedProvider
 from tidings.channels.registry import ProviderRegistry, build_registry
 from tidings.channels.smtp import SMTPProvider
-from tidings.config import Settings
+from tidings.channels.twilio import TwilioProvider
+from tidings.config import ConfigError, Settings
 
 
 class FakeProvider:
@@ -30,6 +33,13 @@ class FakeProvider:
 
 def settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(_env_file=None, env="development", data_dir=tmp_path, **overrides)  # type: ignore[call-arg]
+
+
+_CLIENT = httpx.AsyncClient()
+
+
+def build(config: Settings, environ: dict[str, str] | None = None) -> ProviderRegistry:
+    return build_registry(config, http=_CLIENT, outbound_http=_CLIENT, environ=environ or {})
 
 
 def test_fake_provider_satisfies_the_protocol() -> None:
@@ -91,19 +101,19 @@ async def test_aclose_closes_each_provider_once() -> None:
 
 
 async def test_build_registry_without_smtp_host_writes_files(tmp_path: Path) -> None:
-    registry = build_registry(settings(tmp_path))
+    registry = build(settings(tmp_path))
 
     (email,) = registry.for_channel("email")
     (sms,) = registry.for_channel("sms")
     assert isinstance(email, FileEmailProvider)
     assert email.mail_dir == tmp_path / "mail"
     assert isinstance(sms, ConsoleSMSProvider)
-    assert registry.channels() == {"email", "sms"}
+    assert registry.channels() == {"email", "sms", "webhook"}
     await registry.aclose()
 
 
 async def test_build_registry_with_smtp_host_uses_smtp(tmp_path: Path) -> None:
-    registry = build_registry(settings(tmp_path, smtp_host="mail.example"))
+    registry = build(settings(tmp_path, smtp_host="mail.example"))
 
     (email,) = registry.for_channel("email")
     assert isinstance(email, SMTPProvider)
@@ -122,7 +132,7 @@ async def test_build_registry_with_smtp_host_uses_smtp(tmp_path: Path) -> None:
 async def test_development_sms_is_logged_redacted(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, target: str, shown: str
 ) -> None:
-    (sms,) = build_registry(settings(tmp_path)).for_channel("sms")
+    (sms,) = build(settings(tmp_path)).for_channel("sms")
     message = OutboundMessage(
         delivery_id="d-1",
         tenant="acme",
@@ -145,7 +155,7 @@ async def test_development_sms_is_logged_redacted(
 
 
 async def test_development_sms_without_text_fails_permanently(tmp_path: Path) -> None:
-    (sms,) = build_registry(settings(tmp_path)).for_channel("sms")
+    (sms,) = build(settings(tmp_path)).for_channel("sms")
     message = OutboundMessage(
         delivery_id="d-1",
         tenant="acme",
@@ -159,3 +169,75 @@ async def test_development_sms_without_text_fails_permanently(tmp_path: Path) ->
 
     with pytest.raises(PermanentSendError):
         await sms.send(message)
+
+
+async def test_named_providers_follow_the_built_in_ones(tmp_path: Path) -> None:
+    config = settings(
+        tmp_path,
+        providers="backup_sms,eu_mail",
+        twilio_account_sid="AC1",
+        twilio_auth_token="token-1",
+        twilio_from="+15550001111",
+        vapid_private_key=None,
+    )
+    environ = {
+        "TIDINGS_PROVIDER_BACKUP_SMS_TYPE": "twilio",
+        "TIDINGS_PROVIDER_BACKUP_SMS_ACCOUNT_SID": "AC2",
+        "TIDINGS_PROVIDER_BACKUP_SMS_AUTH_TOKEN": "token-2",
+        "TIDINGS_PROVIDER_BACKUP_SMS_MESSAGING_SERVICE_SID": "MG2",
+        "TIDINGS_PROVIDER_EU_MAIL_TYPE": "smtp",
+        "TIDINGS_PROVIDER_EU_MAIL_HOST": "smtp.eu.example",
+        "TIDINGS_PROVIDER_EU_MAIL_PORT": "2525",
+        "TIDINGS_PROVIDER_TWILIO_RATE_PER_SECOND": "5",
+    }
+    registry = build(config, environ)
+
+    assert registry.names("sms") == ["twilio", "backup_sms"]
+    assert registry.names("email") == ["file", "eu_mail"]
+    assert [p.name for p in registry.for_channel("sms", ["backup_sms"])] == ["backup_sms"]
+    assert [p.name for p in registry.for_channel("sms", ["backup_sms", "nope", "twilio"])] == [
+        "backup_sms",
+        "twilio",
+    ]
+    twilio, backup = registry.for_channel("sms")
+    assert isinstance(twilio, RateLimitedProvider)  # TIDINGS_PROVIDER_TWILIO_RATE_PER_SECOND
+    assert twilio.sender_key == "+15550001111"
+    assert isinstance(backup, TwilioProvider)
+    assert backup.sender_key == "MG2"
+    (_file, eu) = registry.for_channel("email")
+    assert isinstance(eu, SMTPProvider)
+    assert eu.name == "eu_mail"
+    await registry.aclose()
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        pytest.param({}, "TIDINGS_PROVIDER_EXTRA_TYPE", id="no-type"),
+        pytest.param({"TIDINGS_PROVIDER_EXTRA_TYPE": "pigeon"}, "must be one of", id="bad-type"),
+        pytest.param(
+            {"TIDINGS_PROVIDER_EXTRA_TYPE": "twilio"}, "ACCOUNT_SID is required", id="no-sid"
+        ),
+        pytest.param(
+            {
+                "TIDINGS_PROVIDER_EXTRA_TYPE": "console",
+                "TIDINGS_PROVIDER_EXTRA_RATE_PER_SECOND": "x",
+            },
+            "must be numbers",
+            id="bad-rate",
+        ),
+    ],
+)
+def test_named_provider_misconfiguration_is_a_clear_error(
+    tmp_path: Path, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build(settings(tmp_path, providers="extra"), environ)
+
+
+def test_provider_names_are_unique(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unique"):
+        build(
+            settings(tmp_path, providers="console"),
+            {"TIDINGS_PROVIDER_CONSOLE_TYPE": "console"},
+        )
