@@ -3,7 +3,8 @@ reports, STOP/START, provider fallback and rate limits."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import Service, Tokens, make_settings, running
-from tests.fixtures.twilio_service import DEFAULT_FROM, TwilioService
+from tests.fixtures.twilio_service import DEFAULT_FROM, TwilioService, signed_form
 from tests.integration.helpers import deliveries, send, settled
+from tidings.channels.base import OutboundMessage, SendResult
+from tidings.channels.registry import ProviderRegistry
+from tidings.channels.twilio import TwilioConfig
 
 PHONE = "+4915123456789"
 
@@ -189,19 +193,26 @@ async def test_reports_and_inbound_messages_reject_bad_forms(
 
 
 @pytest.fixture
+def backup_twilio() -> Iterator[TwilioService]:
+    """A second Twilio stand-in: another account, on another server."""
+    with TwilioService() as service:
+        yield service
+
+
+@pytest.fixture
 async def two_accounts(
     tmp_path: Path,
     database_url: str,
     twilio_service: TwilioService,
+    backup_twilio: TwilioService,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Service]:
-    backup = twilio_service.add_account()
     for option, value in {
         "TYPE": "twilio",
-        "ACCOUNT_SID": backup.sid,
-        "AUTH_TOKEN": backup.token,
+        "ACCOUNT_SID": backup_twilio.account.sid,
+        "AUTH_TOKEN": backup_twilio.account.token,
         "FROM": "+15005550007",
-        "BASE_URL": twilio_service.base_url,
+        "BASE_URL": backup_twilio.base_url,
     }.items():
         monkeypatch.setenv(f"TIDINGS_PROVIDER_BACKUP_{option}", value)
     settings = make_settings(tmp_path, database_url, providers="backup", **_twilio(twilio_service))
@@ -210,22 +221,26 @@ async def two_accounts(
 
 
 async def test_fallback_to_the_next_provider_and_tenant_order(
-    two_accounts: Service, tokens: Tokens, twilio_service: TwilioService
+    two_accounts: Service,
+    tokens: Tokens,
+    twilio_service: TwilioService,
+    backup_twilio: TwilioService,
 ) -> None:
     svc = two_accounts
-    primary, backup = twilio_service.accounts
     await _phone(svc, tokens)
     # the primary is down: the backup sends, and the delivery says so
-    twilio_service.fail_next(503, account=primary.sid)
+    twilio_service.fail_next(503)
     row = await _sms(svc, tokens)
     assert (row["status"], row["provider"], row["attempts"]) == ("sent", "backup", 1)
-    assert [m.account_sid for m in twilio_service.messages] == [backup.sid]
+    (message,) = backup_twilio.messages
+    assert row["provider_message_id"] == message.sid and message.from_ == "+15005550007"
+    assert twilio_service.messages == []
 
     # an invalid number is invalid for every provider: no fallback
-    twilio_service.fail_next(400, code=21211, account=primary.sid)
+    twilio_service.fail_next(400, code=21211)
     row = await _sms(svc, tokens)
     assert (row["status"], row["reason"]) == ("failed", "invalid_address")
-    assert len(twilio_service.messages) == 1
+    assert len(backup_twilio.messages) == 1
 
     # the tenant puts the backup first
     r = await svc.client.put(
@@ -303,3 +318,58 @@ async def test_callbacks_are_idempotent_and_unknown_messages_harmless(
     stranger = twilio_service.status_callback(replace(message, sid="SM" + "0" * 32))
     r = await texting.client.post(stranger.path, headers=stranger.headers, content=stranger.body)
     assert r.status_code == 204
+
+
+class HeldTwilio:
+    """A Twilio provider whose answer waits for the test: its report can come first."""
+
+    name = "twilio"
+    channel = "sms"
+
+    def __init__(self) -> None:
+        self.config = TwilioConfig(
+            account_sid="AC" + "1" * 32,
+            auth_token="t" * 32,
+            from_number=DEFAULT_FROM,
+            base_url="http://127.0.0.1:9",
+        )
+        self.sender_key = DEFAULT_FROM
+        self.called = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.called.set()
+        await self.release.wait()
+        return SendResult(provider=self.name, provider_message_id="SM" + "7" * 32, segments=1)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("state", ["delivered", "undelivered"])
+async def test_a_report_that_arrives_before_the_send_is_recorded_is_kept(
+    tmp_path: Path, database_url: str, tokens: Tokens, state: str
+) -> None:
+    held = HeldTwilio()
+    registry = ProviderRegistry({"sms": [held]})
+    async with running(make_settings(tmp_path, database_url), providers=registry) as svc:
+        await _phone(svc, tokens)
+        accepted = await send(
+            svc.client, tokens, recipients=["cand-1"], title="T", body="B", channels=["sms"]
+        )
+        await asyncio.wait_for(held.called.wait(), 5)
+        url = "http://localhost:8000/v1/providers/twilio/status"
+        form = {
+            "AccountSid": held.config.account_sid,
+            "MessageSid": "SM" + "7" * 32,
+            "MessageStatus": state,
+            "From": DEFAULT_FROM,
+        }
+        headers, body = signed_form(held.config.auth_token, url, form)
+        r = await svc.client.post("/v1/providers/twilio/status", headers=headers, content=body)
+        assert r.status_code == 204, r.text
+        held.release.set()
+        await settled(svc.client, tokens, accepted["id"])
+        (row,) = await deliveries(svc.client, tokens, send_id=accepted["id"])
+    expected = ("delivered", None) if state == "delivered" else ("failed", "undelivered")
+    assert (row["status"], row["reason"]) == expected

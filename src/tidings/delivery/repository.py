@@ -190,23 +190,6 @@ async def due_with_channels(
     return [(row[0], row[1]) for row in rows]
 
 
-async def by_provider_message(
-    session: AsyncSession, channel: str, provider_message_id: str
-) -> Delivery | None:
-    """The delivery a provider's callback is about (a message id names one delivery)."""
-    return await session.scalar(
-        select(Delivery)
-        .where(Delivery.provider_message_id == provider_message_id, Delivery.channel == channel)
-        .limit(1)
-    )
-
-
-async def category_of(session: AsyncSession, notification_id: str) -> str | None:
-    return await session.scalar(
-        select(Notification.category).where(Notification.id == notification_id)
-    )
-
-
 async def cancel_for_target(
     session: AsyncSession, tenant_id: str, channel: str, target: str, now: datetime
 ) -> None:

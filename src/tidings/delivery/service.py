@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.auth.principal import Principal
 from tidings.context import AppContext
-from tidings.delivery import repository
+from tidings.delivery import reports, repository
 from tidings.delivery.attempt import Outcome, attempt, prefetch
 from tidings.delivery.repository import Claimed, DeliveryFilter
 from tidings.delivery.schemas import DeliveryPage, DeliveryRead
@@ -63,6 +63,7 @@ async def _process_batch(ctx: AppContext, ids: list[str]) -> int:
     async with ctx.db.transaction() as session:
         shown: list[Notification] = []
         events: list[webhooks.OutcomeEvent] = []
+        reported: list[tuple[str, str]] = []  # (delivery, provider message) of sent SMS
         for outcome in outcomes:
             if not await _record(session, ctx, outcome, ctx.clock.now()):
                 continue
@@ -71,6 +72,9 @@ async def _process_batch(ctx: AppContext, ids: list[str]) -> int:
             event = _outcome_event(outcome)
             if event is not None:
                 events.append(event)
+            message_id = outcome.values.get("provider_message_id")
+            if outcome.item.delivery.channel == "sms" and message_id:
+                reported.append((outcome.delivery_id, message_id))
         for tenant in {n.tenant_id for n in shown}:
             await inbox.announce(
                 session,
@@ -79,6 +83,8 @@ async def _process_batch(ctx: AppContext, ids: list[str]) -> int:
                 [(n.recipient_id, inbox.item(n)) for n in shown if n.tenant_id == tenant],
             )
         due = await webhooks.emit_outcomes(session, ctx, events)
+        # outcome events first: a kept report is newer than the send it reports on
+        due += await reports.apply_kept(session, ctx, reported)
         if due:
             after_commit(session, lambda: ctx.dispatcher.dispatch(due))
     return len(won)
@@ -124,19 +130,15 @@ def _outcome_event(outcome: Outcome) -> webhooks.OutcomeEvent | None:
     status = outcome.values["status"]
     if delivery.channel in ("in_app", "webhook") or status not in webhooks.OUTCOME_EVENTS:
         return None
-    data = {
-        "delivery_id": delivery.id,
-        "send_id": delivery.send_id,
-        "notification_id": delivery.notification_id,
-        "recipient_id": delivery.recipient_id,
-        "channel": delivery.channel,
-        "status": status,
-        "reason": outcome.values.get("reason"),
-        "attempts": outcome.attempt,
-        "provider": outcome.values.get("provider"),
-        "provider_message_id": outcome.values.get("provider_message_id"),
-        "last_error": outcome.values.get("last_error"),
-    }
+    data = webhooks.outcome_data(
+        delivery,
+        status=status,
+        reason=outcome.values.get("reason"),
+        attempts=outcome.attempt,
+        provider=outcome.values.get("provider"),
+        provider_message_id=outcome.values.get("provider_message_id"),
+        last_error=outcome.values.get("last_error"),
+    )
     return webhooks.OutcomeEvent(
         tenant_id=delivery.tenant_id,
         category=outcome.item.notification.category,

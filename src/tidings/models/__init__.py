@@ -7,6 +7,7 @@ from tidings.models.lease import Lease
 from tidings.models.live_event import LiveCounter, LiveEvent
 from tidings.models.notification import Notification
 from tidings.models.opt_out import EmailOptOut, SMSOptOut
+from tidings.models.provider_report import ProviderReport
 from tidings.models.push_subscription import PushSubscription
 from tidings.models.recipient import Recipient
 from tidings.models.send import Send
@@ -26,6 +27,7 @@ __all__ = [
     "LiveCounter",
     "LiveEvent",
     "Notification",
+    "ProviderReport",
     "PushSubscription",
     "Recipient",
     "SMSOptOut",

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.channels.twilio import TwilioConfig, verify_twilio_signature
 from tidings.context import AppContext
-from tidings.delivery import repository as delivery_repository
+from tidings.delivery import reports
 from tidings.errors import Forbidden, Unprocessable
 from tidings.kit.jobs import after_commit
 from tidings.kit.validators import check_phone
 from tidings.optout import service as optout
-from tidings.webhook import service as webhooks
 
 log = logging.getLogger(__name__)
-
-# Twilio's message states, and what each means for our delivery row
-_FINAL_FAILURE = {"failed", "undelivered"}
-_STOPPED_CODE = "21610"
 
 
 def _twilio_accounts(ctx: AppContext) -> dict[str, str]:
@@ -57,68 +51,25 @@ def _number(value: str | None, field: str) -> str:
 
 async def twilio_status(
     session: AsyncSession, ctx: AppContext, params: Sequence[tuple[str, str]]
-) -> bool:
-    """Apply a delivery report; True when it changed a delivery."""
+) -> None:
+    """Apply a delivery report (or keep it until the delivery names the message)."""
     form = dict(params)
     sid, state = form.get("MessageSid", ""), form.get("MessageStatus", "").lower()
     if not sid or not state:
         raise Unprocessable("MessageSid and MessageStatus are required", loc=["body"])
-    delivery = await delivery_repository.by_provider_message(session, "sms", sid)
-    if delivery is None:
-        log.info("Twilio report for an unknown message", extra={"provider_message_id": sid})
-        return False
-    now = ctx.clock.now()
-    code = form.get("ErrorCode") or None
-    if state == "delivered" and delivery.status in ("sent", "sending"):
-        delivery.status, delivery.reason = "delivered", None
-    elif state in _FINAL_FAILURE and delivery.status in ("sent", "sending", "delivered"):
-        delivery.status = "failed"
-        delivery.reason = "opt_out" if code == _STOPPED_CODE else "undelivered"
-        delivery.last_error = f"Twilio reports {state}" + (f" (error {code})" if code else "")
-        if code == _STOPPED_CODE and delivery.target:
-            sender = form.get("MessagingServiceSid") or form.get("From")
-            if sender:
-                await optout.record_sms_opt_out(session, ctx, sender, delivery.target)
-    else:
-        return False
-    delivery.updated_at = now
-    await session.flush()
-    category = await delivery_repository.category_of(session, delivery.notification_id)
-    due = await webhooks.emit_outcomes(
+    if len(sid) > 255 or len(state) > 16:
+        raise Unprocessable("MessageSid or MessageStatus is too long", loc=["body"])
+    due = await reports.receive(
         session,
         ctx,
-        [
-            webhooks.OutcomeEvent(
-                tenant_id=delivery.tenant_id,
-                category=category or "general",
-                send_id=delivery.send_id,
-                notification_id=delivery.notification_id,
-                recipient_id=delivery.recipient_id,
-                status=delivery.status,
-                data=outcome_data(delivery),
-            )
-        ],
+        channel="sms",
+        provider_message_id=sid,
+        state=state,
+        error_code=(form.get("ErrorCode") or None),
+        sender=(form.get("MessagingServiceSid") or form.get("From") or None),
     )
     if due:
         after_commit(session, lambda: ctx.dispatcher.dispatch(due))
-    return True
-
-
-def outcome_data(delivery: Any) -> dict[str, Any]:
-    """The ``data`` of a ``delivery.*`` event."""
-    return {
-        "delivery_id": delivery.id,
-        "send_id": delivery.send_id,
-        "notification_id": delivery.notification_id,
-        "recipient_id": delivery.recipient_id,
-        "channel": delivery.channel,
-        "status": delivery.status,
-        "reason": delivery.reason,
-        "attempts": delivery.attempts,
-        "provider": delivery.provider,
-        "provider_message_id": delivery.provider_message_id,
-        "last_error": delivery.last_error,
-    }
 
 
 async def twilio_inbound(

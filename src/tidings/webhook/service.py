@@ -24,7 +24,7 @@ from tidings.errors import Conflict, NotFound, Unprocessable
 from tidings.kit.cursor import filter_scope
 from tidings.kit.ids import uuid7
 from tidings.kit.paging import decode_position, next_cursor
-from tidings.models import WebhookEndpoint
+from tidings.models import Delivery, WebhookEndpoint
 from tidings.tenant.service import ensure_tenant
 from tidings.webhook import repository
 from tidings.webhook.schemas import (
@@ -155,6 +155,26 @@ async def endpoints_for(session: AsyncSession, tenant_id: str, category: str) ->
     """Ids of the tenant's endpoints that take events of ``category``."""
     found = await repository.targets(session, [tenant_id])
     return [eid for eid, categories in found.get(tenant_id, []) if matches(categories, category)]
+
+
+def outcome_data(delivery: Delivery, **override: Any) -> dict[str, Any]:
+    """The ``data`` of a ``delivery.*`` event (``override`` replaces fields that the
+    row object does not hold yet)."""
+    data = {
+        "delivery_id": delivery.id,
+        "send_id": delivery.send_id,
+        "notification_id": delivery.notification_id,
+        "recipient_id": delivery.recipient_id,
+        "channel": delivery.channel,
+        "status": delivery.status,
+        "reason": delivery.reason,
+        "attempts": delivery.attempts,
+        "provider": delivery.provider,
+        "provider_message_id": delivery.provider_message_id,
+        "last_error": delivery.last_error,
+    }
+    data.update(override)
+    return data
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,50 @@
+"""Retention: old notifications (with their deliveries), live events, idempotency keys
+and provider reports that never found their delivery are purged; recent ones stay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from tests.conftest import Tokens, make_settings, running
+from tests.integration.helpers import send
+from tidings.kit.clock import FrozenClock
+from tidings.models import Delivery, IdempotencyKey, LiveEvent, Notification, ProviderReport
+from tidings.ops.retention import purge_expired
+
+
+async def test_purge_keeps_what_is_recent(tmp_path: Path, database_url: str) -> None:
+    clock = FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
+    settings = make_settings(tmp_path, database_url, retention_days=30)
+    tokens = Tokens(settings)
+    async with running(settings, clock=clock, run_deliveries=False) as svc:
+        old = await send(
+            svc.client, tokens, recipients=["a"], title="Old", body="b", idempotency_key="k-old"
+        )
+        async with svc.ctx.db.transaction() as session:
+            session.add(
+                ProviderReport(
+                    provider_message_id="SM-old", state="delivered", received_at=clock.now()
+                )
+            )
+        clock.advance(timedelta(days=31))
+        await send(svc.client, tokens, recipients=["a"], title="New", body="b")
+
+        removed = await purge_expired(svc.ctx)
+
+        assert removed == {
+            "notifications": 1,
+            "live_events": 2,  # notification.created and unread_count of the old send
+            "idempotency_keys": 1,
+            "provider_reports": 1,
+        }
+        async with svc.ctx.db.transaction(write=False) as session:
+            titles = list(await session.scalars(select(Notification.title)))
+            assert titles == ["New"]
+            left = await session.scalar(select(func.count()).where(Delivery.send_id == old["id"]))
+            assert left == 0  # deliveries go with their notification
+            assert await session.scalar(select(func.count()).select_from(LiveEvent)) == 2
+            assert await session.scalar(select(func.count()).select_from(IdempotencyKey)) == 0
+            assert await session.scalar(select(func.count()).select_from(ProviderReport)) == 0
