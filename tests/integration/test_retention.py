@@ -9,7 +9,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from tests.conftest import Tokens, make_settings, running
-from tests.integration.helpers import send
+from tests.integration.helpers import eventually, send
+from tidings.delivery.runner import EmbeddedRunner
 from tidings.kit.clock import FrozenClock
 from tidings.models import Delivery, IdempotencyKey, LiveEvent, Notification, ProviderReport
 from tidings.ops.retention import purge_expired
@@ -48,3 +49,26 @@ async def test_purge_keeps_what_is_recent(tmp_path: Path, database_url: str) -> 
             assert await session.scalar(select(func.count()).select_from(LiveEvent)) == 2
             assert await session.scalar(select(func.count()).select_from(IdempotencyKey)) == 0
             assert await session.scalar(select(func.count()).select_from(ProviderReport)) == 0
+
+
+async def test_the_embedded_runner_purges_on_its_calendar(
+    tmp_path: Path, database_url: str
+) -> None:
+    clock = FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
+    settings = make_settings(tmp_path, database_url, retention_days=30)
+    tokens = Tokens(settings)
+    async with running(settings, clock=clock, run_deliveries=False) as svc:
+        await send(svc.client, tokens, recipients=["a"], title="Old", body="b")
+        clock.advance(timedelta(days=31))
+        runner = EmbeddedRunner(svc.ctx, calendar_interval=0.01)
+        await runner.start()
+        try:
+
+            async def purged() -> bool:
+                async with svc.ctx.db.transaction(write=False) as session:
+                    count = await session.scalar(select(func.count()).select_from(Notification))
+                return count == 0
+
+            await eventually(purged)
+        finally:
+            await runner.stop()

@@ -2,7 +2,8 @@
 
 ``dispatch`` only queues ids; the rows are the truth. The sweeper hands over rows
 nobody carried (a crash between commit and hand-over, retries, scheduled sends,
-abandoned claims) and topic sends nobody expanded, so a restart loses nothing.
+abandoned claims) and topic sends nobody expanded, so a restart loses nothing. The
+calendar loop runs what `tidings beat` runs in distributed mode (retention).
 """
 
 from __future__ import annotations
@@ -15,16 +16,27 @@ from collections.abc import Awaitable
 from tidings.context import AppContext, Due
 from tidings.delivery import service
 from tidings.kit.metrics import RUNNER_QUEUE
+from tidings.ops.retention import purge_expired
 from tidings.send import expansion
 
 log = logging.getLogger(__name__)
 
 MAX_SWEEP_BACKOFF = 30.0
+# embedded, the calendar jobs that `tidings beat` drives in distributed mode run here
+CALENDAR_INTERVAL = 3600.0
 
 
 class EmbeddedRunner:
-    def __init__(self, ctx: AppContext, *, batches: int = 4, shutdown_grace: float = 10.0) -> None:
+    def __init__(
+        self,
+        ctx: AppContext,
+        *,
+        batches: int = 4,
+        shutdown_grace: float = 10.0,
+        calendar_interval: float = CALENDAR_INTERVAL,
+    ) -> None:
         self._ctx = ctx
+        self._calendar_interval = calendar_interval
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._expansions: asyncio.Queue[str] = asyncio.Queue()
         self._batches = batches
@@ -48,6 +60,7 @@ class EmbeddedRunner:
         ]
         self._loops.append(asyncio.create_task(self._expand(), name="tidings-expander"))
         self._loops.append(asyncio.create_task(self._sweep(), name="tidings-sweeper"))
+        self._loops.append(asyncio.create_task(self._calendar(), name="tidings-calendar"))
 
     async def stop(self) -> None:
         """Stop taking work; let batches in flight finish for a moment, then cancel them.
@@ -116,3 +129,14 @@ class EmbeddedRunner:
                 log.exception("outbox sweep failed")
                 delay = min(delay * 2, MAX_SWEEP_BACKOFF)
             await asyncio.sleep(delay)
+
+    async def _calendar(self) -> None:
+        """Retention, once an interval (the purge is idempotent: running late is harmless)."""
+        while True:
+            await asyncio.sleep(self._calendar_interval)
+            try:
+                await self._run(purge_expired(self._ctx))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("retention purge failed")
