@@ -11,6 +11,7 @@ from tidings.provider.endpoints import router as provider_callbacks
 from tidings.push.endpoints import router as push
 from tidings.realtime.endpoints import router as live
 from tidings.recipient.endpoints import router as recipients
+from tidings.reminder.endpoints import router as reminders
 from tidings.send.endpoints import router as sends
 from tidings.template.endpoints import router as templates
 from tidings.tenant.endpoints import router as tenant
@@ -30,6 +31,7 @@ for router in (
     webhooks,
     unsubscribe,
     provider_callbacks,
+    reminders,
     live,
 ):
     v1.include_router(router)

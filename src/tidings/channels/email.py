@@ -38,6 +38,10 @@ RESERVED_HEADERS = frozenset(
 # file name: keep it to characters that are safe in both.
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
+# iCalendar: a folded line continues after CRLF (or a bare LF) and one space or tab
+_UNFOLD = re.compile(r"\r?\n[ \t]")
+_METHOD_PROPERTY = re.compile(r"^METHOD:([^\r\n]*)\r?$", re.IGNORECASE | re.MULTILINE)
+_ITIP_METHOD = re.compile(r"[A-Z][A-Z0-9-]*")
 
 
 def build_mime(message: OutboundMessage, *, default_sender: str) -> EmailMessage:
@@ -77,8 +81,7 @@ def build_mime(message: OutboundMessage, *, default_sender: str) -> EmailMessage
             mime[name] = value
         mime.set_content(content.text, subtype="plain", charset="utf-8")
         mime.add_alternative(content.html, subtype="html", charset="utf-8")
-        for attachment in message.attachments:
-            _attach(mime, attachment)
+        _add_attachments(mime, message.attachments)
     except (ValueError, TypeError) as exc:
         # header injection (CR/LF in a value) or an unusable address or content type
         raise PermanentSendError(f"cannot build the e-mail: {exc}") from exc
@@ -134,7 +137,24 @@ def _sender_domain(sender: str) -> str:
     return domain if _DOMAIN.fullmatch(domain) else FALLBACK_DOMAIN
 
 
-def _attach(mime: EmailMessage, attachment: Attachment) -> None:
+def _add_attachments(mime: EmailMessage, attachments: tuple[Attachment, ...]) -> None:
+    """Attach every file; a calendar invitation also becomes the last alternative body."""
+    typed = [(attachment, _content_type(attachment)) for attachment in attachments]
+    methods = [_calendar_method(attachment, header) for attachment, header in typed]
+    if sum(method is not None for method in methods) > 1:
+        raise ValueError("an e-mail can carry only one calendar invitation")
+    # the alternative must be added while the body is still multipart/alternative
+    for (attachment, header), method in zip(typed, methods, strict=True):
+        if method is not None:
+            _add_invitation(mime, attachment, header, method)
+    for (attachment, header), method in zip(typed, methods, strict=True):
+        if method is None:
+            _attach(mime, attachment, header)
+        else:
+            _attach_invitation(mime, attachment)
+
+
+def _content_type(attachment: Attachment) -> ContentTypeHeader:
     header = cast(
         ContentTypeHeader, default_policy.header_factory("content-type", attachment.content_type)
     )
@@ -142,6 +162,65 @@ def _attach(mime: EmailMessage, attachment: Attachment) -> None:
     declared = attachment.content_type.partition(";")[0].strip().lower()
     if declared != f"{header.maintype}/{header.subtype}":
         raise ValueError(f"invalid attachment content type {attachment.content_type!r}")
+    return header
+
+
+def _calendar_method(attachment: Attachment, header: ContentTypeHeader) -> str | None:
+    """Return the iTIP method of a calendar invitation, None for any other attachment.
+
+    The method comes from the content type's ``method`` parameter or the calendar's
+    METHOD property; RFC 6047 requires the two to agree. A text/calendar without a
+    method is a plain calendar file, not an invitation, and stays an ordinary attachment.
+    """
+    if header.content_type != "text/calendar":
+        return None
+    declared = str(header.params.get("method", "")).strip().upper()
+    text = _UNFOLD.sub("", attachment.content.decode("utf-8", errors="replace"))
+    found = _METHOD_PROPERTY.search(text)
+    stated = found.group(1).strip().upper() if found else ""
+    if declared and stated and declared != stated:
+        raise ValueError(
+            f"the calendar says METHOD:{stated} but its content type says method={declared}"
+        )
+    method = declared or stated
+    if not method:
+        return None
+    if not _ITIP_METHOD.fullmatch(method):
+        raise ValueError(f"invalid calendar method {method!r}")
+    return method
+
+
+def _add_invitation(
+    mime: EmailMessage, attachment: Attachment, header: ContentTypeHeader, method: str
+) -> None:
+    """Offer the calendar as the last alternative body, where mail clients (Outlook,
+    Gmail, Apple Mail) look for an invitation (RFC 6047 section 2.4)."""
+    charset = str(header.params.get("charset", "")) or "UTF-8"
+    # base64 keeps the calendar's CRLF line ends and folding byte for byte
+    mime.add_alternative(
+        attachment.content,
+        maintype="text",
+        subtype="calendar",
+        params={"method": method, "charset": charset},
+    )
+
+
+def _attach_invitation(mime: EmailMessage, attachment: Attachment) -> None:
+    """Attach the invitation as a file too, for clients that ignore the inline part.
+
+    application/ics rather than text/calendar, so that no client finds two invitations
+    (the form Google Calendar and most senders use).
+    """
+    mime.add_attachment(
+        attachment.content,
+        maintype="application",
+        subtype="ics",
+        filename=attachment.filename,
+        params={"name": attachment.filename},
+    )
+
+
+def _attach(mime: EmailMessage, attachment: Attachment, header: ContentTypeHeader) -> None:
     params = dict(header.params)
     # RFC 5545 text (ICS) is UTF-8; say so rather than let clients guess ASCII.
     if header.maintype == "text":

@@ -6,6 +6,7 @@ Everything an attempt needs from the database is fetched for the whole batch fir
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.channels.base import (
+    Attachment,
     EmailContent,
     OutboundMessage,
     PermanentSendError,
@@ -271,6 +273,10 @@ def _message(
         sender=tenant.email_from,
         reply_to=tenant.email_reply_to,
         headers=headers,
+        attachments=tuple(
+            Attachment(a["filename"], a["content_type"], base64.b64decode(a["content"]))
+            for a in (email or {}).get("attachments", ())
+        ),
         push=subscription,
         webhook=webhook,
         data={

@@ -11,6 +11,7 @@ from tidings.models.base import Base
 
 ACTIVE_STATUSES = ("pending", "scheduled", "sending")
 _ACTIVE = text("status IN ('pending', 'scheduled', 'sending')")
+_DIGESTED = text("status = 'scheduled' AND reason = 'digest'")
 
 
 class Delivery(Base):
@@ -23,6 +24,14 @@ class Delivery(Base):
         Index(None, "tenant_id", "created_at", "id"),
         Index(None, "notification_id"),
         Index(None, "provider_message_id"),
+        Index(
+            "ix_deliveries_digest",
+            "tenant_id",
+            "recipient_id",
+            "digest_key",
+            postgresql_where=_DIGESTED,
+            sqlite_where=_DIGESTED,
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -47,6 +56,8 @@ class Delivery(Base):
     # a webhook delivery's event ({id, type, created_at, data}), fixed when it was created
     # so that every retry carries the same event
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSONValue)
+    # e-mail folded into a digest: the period it waits for (status scheduled, reason digest)
+    digest_key: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

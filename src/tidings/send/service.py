@@ -37,6 +37,20 @@ from tidings.webhook import service as webhooks
 _ADDRESS_FIELD = {"email": "email", "sms": "phone"}
 
 
+@dataclass(frozen=True)
+class SendOptions:
+    """What internal senders (reminders, digests) add to a send.
+
+    ``kind`` tells preferences what the message is: ``reminder`` bypasses quiet hours
+    and digests, ``calendar`` (an invitation) is never folded into a digest, ``digest``
+    is a digest itself. ``attachments`` go with the e-mail
+    (``{"filename", "content_type", "content"}``, the content base64).
+    """
+
+    kind: str = "normal"
+    attachments: tuple[dict[str, str], ...] = ()
+
+
 @dataclass
 class _Batch:
     """Rows of one accepted send, inserted together."""
@@ -54,6 +68,7 @@ async def accept(
     *,
     header_key: str | None = None,
     loc: list[str | int] | None = None,
+    options: SendOptions | None = None,
 ) -> SendAccepted:
     """Store a send durably (idempotently); its deliveries are handed over after commit."""
     loc = loc or ["body"]
@@ -67,7 +82,9 @@ async def accept(
         )
         if replay is not None:
             return SendAccepted.model_validate(replay)
-    accepted, due = await _create(session, ctx, principal.tenant, payload, key, now, loc)
+    accepted, due = await _create(
+        session, ctx, principal.tenant, payload, key, now, loc, options or SendOptions()
+    )
     if key is not None:
         await idempotency.finish(
             session,
@@ -110,6 +127,7 @@ class Plan:
     send_at: datetime | None
     expires_at: datetime | None
     loc: list[str | int]
+    options: SendOptions = field(default_factory=SendOptions)
 
 
 async def _plan(
@@ -119,6 +137,7 @@ async def _plan(
     payload: SendCreate,
     now: datetime,
     loc: list[str | int],
+    options: SendOptions,
 ) -> Plan:
     if payload.expires_at is not None and payload.expires_at <= now:
         raise Unprocessable("expires_at is in the past", loc=[*loc, "expires_at"])
@@ -151,6 +170,7 @@ async def _plan(
         send_at=payload.send_at if payload.send_at is not None and payload.send_at > now else None,
         expires_at=payload.expires_at,
         loc=loc,
+        options=options,
     )
 
 
@@ -181,8 +201,9 @@ async def _create(
     key: str | None,
     now: datetime,
     loc: list[str | int],
+    options: SendOptions,
 ) -> tuple[SendAccepted, list[Due]]:
-    plan = await _plan(session, ctx, tenant_id, payload, now, loc)
+    plan = await _plan(session, ctx, tenant_id, payload, now, loc, options)
     request = payload.model_dump(mode="json", exclude={"recipients"})
     if payload.topic is not None:
         # expansion happens later: keep what rendering needs with the send
@@ -262,6 +283,9 @@ async def materialize(
         else:
             assert plan.literal is not None
             content = plan.literal
+        if plan.options.attachments and "email" in content:
+            content = {**content, "email": {**content["email"]}}
+            content["email"]["attachments"] = list(plan.options.attachments)
         title, body, action_url = _inbox_text(content, plan.template)
         notification = {
             "id": notification_id,
@@ -372,6 +396,7 @@ def _add_deliveries(
         "provider_message_id": None,
         "segments": None,
         "payload": None,
+        "digest_key": None,
         "created_at": now,
         "updated_at": now,
         "sent_at": None,

@@ -258,6 +258,7 @@ def delivery_row(
         "provider_message_id": None,
         "segments": None,
         "payload": payload,
+        "digest_key": None,
         "created_at": now,
         "updated_at": now,
         "sent_at": None,

@@ -109,9 +109,13 @@ async def test_calendar_attachment_survives_the_wire(
     await provider_factory(smtp_sink.port).send(message)
 
     (received,) = smtp_sink.messages
+    # an invitation travels twice: inline, where mail clients show it as one, and as a file
+    inline = [p for p in received.message.walk() if p.get_content_type() == "text/calendar"]
+    assert len(inline) == 1 and inline[0].get_param("method") == "REQUEST"
+    assert inline[0].get_payload(decode=True) == ics
     attachment = next(received.message.iter_attachments())
-    assert attachment.get_content_type() == "text/calendar"
-    assert attachment.get_param("method") == "REQUEST"
+    assert attachment.get_content_type() == "application/ics"
+    assert attachment.get_filename() == "invite.ics"
     assert attachment.get_payload(decode=True) == ics
 
 

@@ -2,21 +2,27 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from email import message_from_bytes
+from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
 from email.policy import default as default_policy
 from email.utils import parsedate_to_datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from icalendar import Calendar
 
 from tidings.channels.base import Attachment, EmailContent, OutboundMessage, PermanentSendError
 from tidings.channels.email import FALLBACK_DOMAIN, build_mime, envelope, message_id
+from tidings.reminder.ics import CalendarEvent, calendar_attachment
 
 DEFAULT_SENDER = "Tidings <no-reply@tidings.example>"
 ICS = (
     b"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
 )
+CALENDAR_FILE = b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:2\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+PDF = Attachment("offer.pdf", "application/pdf", b"%PDF-1.7\x00\xff binary")
 
 
 def make_message(**overrides: Any) -> OutboundMessage:
@@ -174,16 +180,17 @@ def test_message_id_differs_per_delivery() -> None:
     ("attachment", "content_type", "params"),
     [
         pytest.param(
-            Attachment("invite.ics", "text/calendar; method=REQUEST", ICS),
+            # a calendar file without an iTIP method is no invitation: a plain attachment
+            Attachment("holidays.ics", "text/calendar", CALENDAR_FILE),
             "text/calendar",
-            {"method": "REQUEST", "charset": "utf-8"},
-            id="ics-request",
+            {"charset": "utf-8"},
+            id="ics-without-method",
         ),
         pytest.param(
-            Attachment("cancel.ics", "text/calendar; method=CANCEL; charset=utf-8", ICS),
-            "text/calendar",
-            {"method": "CANCEL", "charset": "utf-8"},
-            id="ics-cancel",
+            Attachment("notes.txt", "text/plain; charset=iso-8859-1", b"Gr\xfc\xdfe"),
+            "text/plain",
+            {"charset": "iso-8859-1"},
+            id="text-keeps-charset",
         ),
         pytest.param(
             Attachment("offer.pdf", "application/pdf", b"%PDF-1.7\x00\xff binary"),
@@ -274,3 +281,143 @@ def test_message_is_not_modified() -> None:
     build_mime(message, default_sender=DEFAULT_SENDER)
 
     assert message == snapshot
+
+
+def make_invitation(method: str = "REQUEST") -> Attachment:
+    event = CalendarEvent(
+        uid="0b6f1f3e-3c55-5a4e-9d67-2f1f4a0f8c11@acme.example",
+        method="CANCEL" if method == "CANCEL" else "REQUEST",
+        sequence=1 if method == "CANCEL" else 0,
+        start=datetime(2026, 5, 4, 14, 30, tzinfo=ZoneInfo("Europe/Berlin")),
+        duration=timedelta(minutes=45),
+        summary="Interview: Backend engineer",
+        description="Meet the team; bring questions, " + "ü" * 100,
+        location="Acme HQ, room 4",
+        organizer="jobs@acme.example",
+        organizer_name="Acme Hiring",
+        attendees=[("ann@example.com", "Lee, Ann")],
+        stamp=datetime(2026, 4, 20, 9, 0, tzinfo=UTC),
+    )
+    return calendar_attachment(event)
+
+
+def invitation_parts(mime: EmailMessage) -> tuple[MIMEPart, MIMEPart, list[MIMEPart]]:
+    """(the inline calendar alternative, the application/ics file, the other attachments)"""
+    assert mime.get_content_type() == "multipart/mixed"
+    body, *files = mime.iter_parts()
+    assert body.get_content_type() == "multipart/alternative"
+    alternatives = list(body.iter_parts())
+    assert [p.get_content_type() for p in alternatives] == [
+        "text/plain",
+        "text/html",
+        "text/calendar",
+    ]
+    ics_files = [p for p in files if p.get_content_type() == "application/ics"]
+    assert len(ics_files) == 1
+    others = [p for p in files if p is not ics_files[0]]
+    return alternatives[2], ics_files[0], others
+
+
+@pytest.mark.parametrize("method", ["REQUEST", "CANCEL"])
+def test_calendar_invitation_is_an_alternative_and_an_attachment(method: str) -> None:
+    invitation = make_invitation(method)
+    message = make_message(attachments=(invitation,))
+
+    raw = build_mime(message, default_sender=DEFAULT_SENDER).as_bytes()
+    mime = message_from_bytes(raw, policy=default_policy)
+    assert isinstance(mime, EmailMessage)
+
+    inline, attached, others = invitation_parts(mime)
+    assert others == []
+    # the alternative: what Outlook, Gmail and Apple Mail show as an invitation
+    assert inline.get_param("method") == method
+    assert str(inline.get_param("charset")).lower() == "utf-8"
+    assert inline.get_content_disposition() is None
+    assert inline.get_filename() is None
+    assert inline["MIME-Version"] is None
+    # byte for byte, CRLF line ends and folding included
+    payload = inline.get_payload(decode=True)
+    assert payload == invitation.content
+    assert isinstance(payload, bytes)
+    calendar = Calendar.from_ical(payload)
+    assert str(calendar["METHOD"]) == method
+    # the file, for clients that only look at attachments
+    assert attached.get_content_disposition() == "attachment"
+    assert attached.get_filename() == "invite.ics"
+    assert attached.get_param("name") == "invite.ics"
+    assert attached.get_payload(decode=True) == invitation.content
+    assert attached["MIME-Version"] is None
+    assert mime["MIME-Version"] == "1.0"
+
+
+def test_other_attachments_keep_their_place_and_form() -> None:
+    invitation = make_invitation()
+    notes = Attachment("notes.txt", "text/plain", b"bring your portfolio")
+    message = make_message(attachments=(PDF, invitation, notes))
+
+    mime = reparse(build_mime(message, default_sender=DEFAULT_SENDER))
+
+    inline, attached, others = invitation_parts(mime)
+    _, *files = mime.iter_parts()
+    assert [p.get_filename() for p in files] == ["offer.pdf", "invite.ics", "notes.txt"]
+    pdf, txt = others
+    assert pdf.get_content_type() == "application/pdf"
+    assert pdf.get_payload(decode=True) == PDF.content
+    assert txt.get_content_type() == "text/plain"
+    assert txt.get_param("charset") == "utf-8"
+    assert txt.get_payload(decode=True) == notes.content
+    assert inline.get_payload(decode=True) == attached.get_payload(decode=True)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "content", "method"),
+    [
+        pytest.param("text/calendar", ICS, "REQUEST", id="method-from-the-calendar"),
+        pytest.param("text/calendar; method=request", ICS, "REQUEST", id="upper-cased"),
+        pytest.param(
+            "text/calendar; charset=utf-8",
+            b"BEGIN:VCALENDAR\r\nMETH\r\n OD:CAN\r\n CEL\r\nEND:VCALENDAR\r\n",
+            "CANCEL",
+            id="folded-method-property",
+        ),
+        pytest.param("TEXT/Calendar; method=REQUEST", ICS, "REQUEST", id="type-any-case"),
+    ],
+)
+def test_calendar_method(content_type: str, content: bytes, method: str) -> None:
+    message = make_message(attachments=(Attachment("invite.ics", content_type, content),))
+
+    mime = reparse(build_mime(message, default_sender=DEFAULT_SENDER))
+
+    inline, attached, _ = invitation_parts(mime)
+    assert inline.get_param("method") == method
+    assert inline.get_payload(decode=True) == attached.get_payload(decode=True) == content
+
+
+@pytest.mark.parametrize(
+    ("attachments", "match"),
+    [
+        pytest.param(
+            (Attachment("invite.ics", "text/calendar; method=CANCEL", ICS),),
+            "METHOD:REQUEST",
+            id="method-mismatch",
+        ),
+        pytest.param(
+            (
+                Attachment("a.ics", "text/calendar; method=REQUEST", ICS),
+                Attachment("b.ics", "text/calendar; method=REQUEST", ICS),
+            ),
+            "only one calendar invitation",
+            id="two-invitations",
+        ),
+        pytest.param(
+            (Attachment("invite.ics", 'text/calendar; method="RE QUEST"', ICS),),
+            "method",
+            id="bad-method",
+        ),
+    ],
+)
+def test_unusable_invitations_fail_permanently(
+    attachments: tuple[Attachment, ...], match: str
+) -> None:
+    with pytest.raises(PermanentSendError, match=match):
+        build_mime(make_message(attachments=attachments), default_sender=DEFAULT_SENDER)
