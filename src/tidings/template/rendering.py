@@ -255,13 +255,15 @@ def render_content(
     *,
     timezone: str | None = None,
     locale: str | None = None,
+    channel_locales: Mapping[str, str | None] | None = None,
     prefix: str = "content",
 ) -> dict[str, Any]:
     """Render every present field of ``content`` with ``variables``.
 
     Returns the same shape with rendered strings (webhook values keep their non-string
     leaves). ``timezone`` (an IANA name; UTC when missing or unknown) and ``locale``
-    drive the ``datetime`` and ``date`` filters.
+    drive the ``datetime`` and ``date`` filters; ``channel_locales`` overrides the
+    locale per channel (see ``content_locales``).
 
     Raises ``MissingVariables`` naming every variable the content needs but did not
     get, and ``TemplateProblem`` for bad syntax, unknown channels or fields, sandbox
@@ -270,9 +272,11 @@ def render_content(
     if problem := next(_shape_problems(content, prefix), None):
         raise problem
     render = _Renderer(content, variables)
-    with render_settings(_zone(timezone), locale):
-        rendered: dict[str, Any] = {}
-        for channel, fields in content.items():
+    zone = _zone(timezone)
+    rendered: dict[str, Any] = {}
+    for channel, fields in content.items():
+        channel_locale = channel_locales.get(channel) if channel_locales is not None else locale
+        with render_settings(zone, channel_locale):
             path = f"{prefix}.{channel}"
             if channel == WEBHOOK:
                 rendered[channel] = _render_webhook(fields, path, render)
@@ -294,6 +298,26 @@ def render_content(
 def _locale_key(tag: str) -> str:
     # "de_AT.UTF-8@euro" and "de-at" are the same locale for our purposes.
     return re.split(r"[.@]", tag, maxsplit=1)[0].replace("_", "-").lower()
+
+
+def content_locales(
+    content: dict[str, Any], locales: dict[str, Any] | None, locale: str | None
+) -> dict[str, str | None]:
+    """The locale that dates are written in, per channel: the recipient's locale where a
+    translation of that channel was chosen, none (the default language) where the
+    default content stays, so a sentence never mixes two languages."""
+    chosen: dict[str, str | None] = dict.fromkeys(content)
+    if not locale or not locales:
+        return chosen
+    by_key = {_locale_key(key): value for key, value in locales.items()}
+    subtags = _locale_key(locale).split("-")
+    for size in range(1, len(subtags) + 1):
+        specific = by_key.get("-".join(subtags[:size]))
+        if isinstance(specific, Mapping):
+            for channel, value in specific.items():
+                if value is not None:
+                    chosen[channel] = locale
+    return chosen
 
 
 def choose_locale_content(

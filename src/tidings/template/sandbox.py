@@ -22,6 +22,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 
+from tidings.template.dates import DateFormatError, format_moment
+
 _CACHE_SIZE: Final = 2048
 # Limits against templates that would exhaust memory or the CPU. One range() is bounded
 # by the sandbox's MAX_RANGE, but nested loops multiply; every loop of a render draws
@@ -107,24 +109,50 @@ def _as_moment(value: Any, filter_name: str) -> datetime | date:
     return moment
 
 
-def format_datetime(value: Any, fmt: str, *, zone: tzinfo, locale: str | None) -> str:
-    """Format an aware datetime (or RFC 3339 string) in ``zone``.
+def _in_zone(moment: datetime, zone: tzinfo, filter_name: str) -> datetime:
+    try:
+        return moment.astimezone(zone)
+    except (OverflowError, ValueError):  # e.g. 9999-12-31T23:30Z east of UTC
+        raise FilterError(f"{filter_name}: {moment.isoformat()} is out of range") from None
 
-    ``locale`` is accepted so locale-aware month and day names can be added without
-    changing any caller; today ``fmt`` is a plain ``strftime`` format.
+
+def _check_format(fmt: Any) -> str:
+    if isinstance(fmt, Undefined):
+        fmt._fail_with_undefined_error()
+    return str(fmt)
+
+
+def format_datetime(value: Any, fmt: str, *, zone: tzinfo, locale: str | None) -> str:
+    """Format an aware datetime (or RFC 3339 string) in ``zone`` and ``locale``.
+
+    ``fmt`` is a ``strftime`` format whose day and month names and AM/PM follow
+    ``locale``, or without ``%`` a CLDR format name (``short``, ``medium``, ``long``,
+    ``full``) or pattern (``EEEE d MMMM y HH:mm``); see ``tidings.template.dates``. No
+    locale, or one Babel lacks, means English. Unusable values and formats raise
+    ``FilterError``.
     """
     moment = _as_moment(value, "datetime")
     if not isinstance(moment, datetime):
         raise FilterError(f"datetime: {value!r} is a date without a time; use the date filter")
-    return moment.astimezone(zone).strftime(str(fmt))
+    try:
+        local = _in_zone(moment, zone, "datetime")
+        return format_moment(local, _check_format(fmt), zone=zone, locale=locale)
+    except DateFormatError as exc:
+        raise FilterError(f"datetime: {exc}") from None
 
 
 def format_date(value: Any, fmt: str, *, zone: tzinfo, locale: str | None) -> str:
-    """Format the calendar date of a timestamp as seen in ``zone``; plain dates pass as-is."""
+    """Format the calendar date of a timestamp as seen in ``zone``; plain dates pass as-is.
+
+    Formats as for ``format_datetime``; the CLDR names format the date alone.
+    """
     moment = _as_moment(value, "date")
     if isinstance(moment, datetime):
-        moment = moment.astimezone(zone)
-    return moment.strftime(str(fmt))
+        moment = _in_zone(moment, zone, "date")
+    try:
+        return format_moment(moment, _check_format(fmt), zone=zone, locale=locale, date_filter=True)
+    except DateFormatError as exc:
+        raise FilterError(f"date: {exc}") from None
 
 
 def _datetime_filter(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:

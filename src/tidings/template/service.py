@@ -21,6 +21,7 @@ from tidings.template.rendering import (
     TemplateProblem,
     check_content,
     choose_locale_content,
+    content_locales,
     render_content,
 )
 from tidings.template.schemas import (
@@ -216,8 +217,9 @@ def render(
     wanted = {c: content[c] for c in channels if c in content}
     if "in_app" not in wanted and "in_app" in content:
         wanted["in_app"] = content["in_app"]
+    per_channel = content_locales(template_content, locales, locale)
     try:
-        return render_content(wanted, variables_, timezone=timezone, locale=locale)
+        return render_content(wanted, variables_, timezone=timezone, channel_locales=per_channel)
     except MissingVariables as exc:
         names = ", ".join(exc.names)
         raise Unprocessable(f"template needs variables that data lacks: {names}", loc=loc) from None
