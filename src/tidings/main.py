@@ -158,6 +158,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        state = str(getattr(getattr(exc, "orig", None), "sqlstate", "") or "")
+        if state.startswith(("22", "54")):
+            # a data exception or a program limit (e.g. an index row too large): the
+            # request's values, not the server, are the problem
+            log.warning("value refused by the database: sqlstate %s", state)
+            return _problem_response(
+                request,
+                422,
+                "Validation failed",
+                "a value is too large or malformed for storage",
+                slug="validation",
+            )
         log.warning("database unavailable: %s", type(exc).__name__)
         return _problem_response(
             request,

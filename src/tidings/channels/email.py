@@ -6,6 +6,7 @@ import re
 from email.errors import NonASCIILocalPartDefect
 from email.headerregistry import AddressHeader, BaseHeader, ContentTypeHeader
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.policy import default as default_policy
 from email.utils import format_datetime, parseaddr
 from typing import cast
@@ -14,6 +15,10 @@ from tidings.channels.base import Attachment, OutboundMessage, PermanentSendErro
 from tidings.kit.clock import utcnow
 
 FALLBACK_DOMAIN = "tidings.local"
+# How e-mail is written for the wire: CRLF, and header lines up to RFC 5322's 998
+# characters, so a long List-Unsubscribe link stays one URI (at 78, the library
+# folds it into RFC 2047 encoded-words that mail providers no longer read as a link).
+WIRE_POLICY = SMTP.clone(max_line_length=998)
 
 # build_mime owns these; letting message.headers replace them could break the MIME
 # structure or add recipients that the SMTP envelope would never deliver to.

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 
 from tidings.channels.base import OutboundMessage, RetryableSendError, SendResult
-from tidings.channels.email import build_mime
+from tidings.channels.email import WIRE_POLICY, build_mime
 
 DEFAULT_SENDER = "Tidings <no-reply@localhost>"
 
@@ -38,7 +37,7 @@ class FileEmailProvider:
         mime = build_mime(message, default_sender=self._default_sender)
         path = self.mail_dir / f"{message.delivery_id}.eml"
         try:
-            await asyncio.to_thread(_write_once, path, mime.as_bytes(policy=SMTP_POLICY))
+            await asyncio.to_thread(_write_once, path, mime.as_bytes(policy=WIRE_POLICY))
         except OSError as exc:
             raise RetryableSendError(f"cannot write {path}: {exc}", code="io") from exc
         return SendResult(

@@ -29,7 +29,7 @@ from tidings.channels.base import (
     SendError,
     SendResult,
 )
-from tidings.channels.email import build_mime, envelope
+from tidings.channels.email import WIRE_POLICY, build_mime, envelope
 from tidings.config import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
@@ -114,9 +114,13 @@ class SMTPProvider:
             except (SMTPException, OSError) as exc:
                 raise _connect_error(exc) from exc
             try:
-                _, response = await connection.client.send_message(
-                    mime, sender=sender, recipients=[recipient]
-                )
+                wire = mime.as_bytes(policy=WIRE_POLICY)
+                if wire.isascii():
+                    _, response = await connection.client.sendmail(sender, [recipient], wire)
+                else:  # internationalised addresses: let aiosmtplib negotiate SMTPUTF8
+                    _, response = await connection.client.send_message(
+                        mime, sender=sender, recipients=[recipient]
+                    )
             # ValueError: aiosmtplib refuses addresses that could inject SMTP commands
             except (SMTPException, OSError, ValueError) as exc:
                 raise _send_error(exc) from exc

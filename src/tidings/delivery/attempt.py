@@ -32,9 +32,11 @@ from tidings.delivery.retry import backoff_seconds
 from tidings.kit.metrics import DELIVERY_LATENCY
 from tidings.models import Notification, WebhookEndpoint
 from tidings.models import PushSubscription as PushSubscriptionRow
+from tidings.models.opt_out import ALL_BUT_URGENT
 from tidings.optout import repository as optout_repository
 from tidings.optout.service import list_unsubscribe_headers
 from tidings.push import repository as push_repository
+from tidings.send import repository as send_repository
 from tidings.tenant.service import DeliverySettings, delivery_settings
 from tidings.webhook import repository as webhook_repository
 from tidings.webhook.service import active_secrets
@@ -53,6 +55,9 @@ class Prefetched:
     push: dict[str, PushSubscriptionRow] = field(default_factory=dict)
     webhooks: dict[str, WebhookEndpoint] = field(default_factory=dict)
     sms_stops: dict[str, set[str]] = field(default_factory=dict)  # number -> senders
+    # e-mail: (tenant, recipient) -> opt-out scopes; (tenant, address) suppressed
+    email_scopes: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    email_suppressed: set[tuple[str, str]] = field(default_factory=set)
 
 
 async def prefetch(session: AsyncSession, claimed: list[Claimed]) -> Prefetched:
@@ -67,6 +72,21 @@ async def prefetch(session: AsyncSession, claimed: list[Claimed]) -> Prefetched:
     found.webhooks = await webhook_repository.get_many(session, targets.get("webhook", []))
     for number in set(targets.get("sms", [])):
         found.sms_stops[number] = await optout_repository.stopped_senders(session, number)
+    # an unsubscribe or a bounce after the send was accepted still counts: e-mail held
+    # by send_at, quiet hours or a retry is checked again now
+    mail: dict[str, list[Claimed]] = {}
+    for item in claimed:
+        if item.delivery.channel == "email":
+            mail.setdefault(item.delivery.tenant_id, []).append(item)
+    for tenant, items in mail.items():
+        scopes = await optout_repository.email_scopes_of(
+            session, tenant, [i.delivery.recipient_id for i in items]
+        )
+        found.email_scopes.update({(tenant, rid): s for rid, s in scopes.items()})
+        bounced = await send_repository.suppressed_addresses(
+            session, tenant, "email", [i.delivery.target or "" for i in items]
+        )
+        found.email_suppressed.update((tenant, address) for address in bounced)
     return found
 
 
@@ -117,6 +137,11 @@ async def attempt(ctx: AppContext, item: Claimed, attempt: int, pre: Prefetched)
     if message is None:
         outcome.values = {"status": "suppressed", "reason": "no_address"}
         return outcome
+    if delivery.channel == "email":
+        blocked = _email_block(item, pre)
+        if blocked is not None:
+            outcome.values = {"status": "suppressed", "reason": blocked}
+            return outcome
     if delivery.channel == "sms":
         stopped = pre.sms_stops.get(message.target, set())
         providers = [p for p in providers if _sender(p) not in stopped]
@@ -166,6 +191,19 @@ async def _try_providers(
         }
         return outcome
     return _failure(ctx, outcome, error, now)
+
+
+def _email_block(item: Claimed, pre: Prefetched) -> str | None:
+    """Why an e-mail may no longer go out (opted out, or the address bounced)."""
+    delivery, notification = item.delivery, item.notification
+    scopes = pre.email_scopes.get((delivery.tenant_id, delivery.recipient_id), set())
+    if notification.category in scopes:
+        return "opt_out"  # a category's link covers its urgent e-mail too
+    if ALL_BUT_URGENT in scopes and notification.priority != "urgent":
+        return "opt_out"
+    if (delivery.tenant_id, delivery.target or "") in pre.email_suppressed:
+        return "invalid_address"
+    return None
 
 
 def _sender(provider: Provider) -> str | None:
@@ -226,7 +264,7 @@ def _message(
     headers: dict[str, str] = {}
     if delivery.channel == "push":
         row = pre.push.get(target)
-        if row is None:
+        if row is None or row.recipient_id != delivery.recipient_id:
             return None
         target = row.endpoint
         subscription = PushSubscription(endpoint=row.endpoint, p256dh=row.p256dh, auth=row.auth)

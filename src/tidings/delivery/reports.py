@@ -23,9 +23,11 @@ from tidings.webhook import service as webhooks
 DELIVERED = "delivered"
 FAILED = frozenset({"failed", "undelivered"})
 STOPPED = "21610"  # Twilio: the number replied STOP to this sender
+# only rows that recorded the message: a row being sent again (an operator's retry)
+# is another message, whatever a late report about the previous one says
 _FROM = {
-    "delivered": ("sent", "sending"),
-    "failed": ("sent", "sending", "delivered"),  # the carrier has the last word
+    "delivered": ("sent",),
+    "failed": ("sent", "delivered"),  # the carrier has the last word
 }
 
 
@@ -38,18 +40,21 @@ async def receive(
     state: str,
     error_code: str | None,
     sender: str | None,
+    providers: Sequence[str] | None = None,
 ) -> list[Due]:
     """Apply a report to its delivery, or keep it until the delivery names the message.
 
-    Returns the webhook deliveries (``delivery.*`` events) that became due.
+    ``providers`` limits the report to deliveries those providers sent (the ones of the
+    account that signed it). Returns the ``delivery.*`` webhook deliveries now due.
     """
     if state != DELIVERED and state not in FAILED:
         return []  # queued, sending, sent: nothing the delivery does not know
-    delivery_id = await session.scalar(
-        select(Delivery.id)
-        .where(Delivery.provider_message_id == provider_message_id, Delivery.channel == channel)
-        .limit(1)
+    query = select(Delivery.id).where(
+        Delivery.provider_message_id == provider_message_id, Delivery.channel == channel
     )
+    if providers is not None:
+        query = query.where(Delivery.provider.in_(list(providers)))
+    delivery_id = await session.scalar(query.limit(1))
     if delivery_id is None:
         await _keep(session, ctx, provider_message_id, state, error_code, sender)
         return []

@@ -148,7 +148,18 @@ async def requeue(session: AsyncSession, delivery: Delivery, now: datetime) -> N
     await session.execute(
         update(Delivery)
         .where(Delivery.id == delivery.id, Delivery.status.in_(("dead", "failed")))
-        .values(status="pending", reason=None, attempts=0, not_before=now, updated_at=now)
+        .values(
+            status="pending",
+            reason=None,
+            attempts=0,
+            not_before=now,
+            updated_at=now,
+            # a new attempt is a new message: nothing of the old one may stick to it
+            provider=None,
+            provider_message_id=None,
+            segments=None,
+            sent_at=None,
+        )
         .execution_options(synchronize_session=False)
     )
 

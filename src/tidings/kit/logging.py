@@ -19,6 +19,8 @@ _REDACTIONS = [
         r"\1[redacted]",
     ),
     (re.compile(r"(/v1/unsubscribe/)[^/?\s\"'\\]+"), r"\1[redacted]"),
+    # push endpoints carry the push service's capability token in their path
+    (re.compile(r"(?i)(endpoint=)[^&\s\"'\\]+"), r"\1[redacted]"),
     (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
 ]
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}

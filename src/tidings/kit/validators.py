@@ -56,7 +56,7 @@ def check_timezone(value: str) -> str:
     if value not in _zones() and value != "UTC":
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata directory
             raise ValueError("must be an IANA time zone such as Europe/Berlin") from None
     return value
 

@@ -8,7 +8,15 @@ from fastapi.responses import HTMLResponse
 
 from tidings.deps import Ctx, WriteSession
 from tidings.errors import Unprocessable, UnsupportedMediaType
-from tidings.kit.forms import FORM_TYPE, FormError, is_form, parse_form
+from tidings.kit.forms import (
+    FORM_TYPE,
+    MULTIPART_TYPE,
+    FormError,
+    is_form,
+    is_multipart,
+    parse_form,
+    parse_multipart,
+)
 from tidings.ops.responses import errors
 from tidings.optout import service
 
@@ -17,19 +25,19 @@ router = APIRouter(prefix="/unsubscribe", tags=["opt-out"])
 _HTML: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "A page"}
 }
+_FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "List-Unsubscribe": {"type": "string", "enum": ["One-Click"]},
+        "scope": {"type": "string", "enum": ["category", "all"]},
+    },
+}
 _FORM_BODY: dict[str, Any] = {
     "requestBody": {
         "required": False,
         "content": {
-            FORM_TYPE: {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "List-Unsubscribe": {"type": "string", "enum": ["One-Click"]},
-                        "scope": {"type": "string", "enum": ["category", "all"]},
-                    },
-                }
-            }
+            FORM_TYPE: {"schema": _FORM_SCHEMA},
+            "multipart/form-data": {"schema": _FORM_SCHEMA},
         },
     }
 }
@@ -67,10 +75,14 @@ async def unsubscribe(
 ) -> HTMLResponse:
     """One-click unsubscribe (RFC 8058) or the confirmation page's choice (form body)."""
     body = await request.body()
-    if body and not is_form(request.headers.get("content-type")):
-        raise UnsupportedMediaType(f"send the form as {FORM_TYPE}")
+    content_type = request.headers.get("content-type")
     try:
-        fields = dict(parse_form(body))
+        if content_type and is_multipart(content_type):
+            fields = dict(parse_multipart(body, content_type))
+        elif not body or is_form(content_type):
+            fields = dict(parse_form(body))
+        else:
+            raise UnsupportedMediaType(f"send the form as {FORM_TYPE} or {MULTIPART_TYPE}")
     except FormError as exc:
         raise Unprocessable(str(exc), loc=["body"]) from None
     scope = fields.get("scope", "category")

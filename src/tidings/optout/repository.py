@@ -94,3 +94,21 @@ async def stopped_senders(session: AsyncSession, number: str) -> set[str]:
     """Every sender ``number`` has sent STOP to."""
     rows = await session.scalars(select(SMSOptOut.sender).where(SMSOptOut.number == number))
     return set(rows)
+
+
+async def email_scopes_of(
+    session: AsyncSession, tenant_id: str, recipient_ids: Sequence[str]
+) -> dict[str, set[str]]:
+    """Each recipient's e-mail opt-out scopes (categories, or ``*``)."""
+    found: dict[str, set[str]] = {}
+    if not recipient_ids:
+        return found
+    rows = await session.execute(
+        select(EmailOptOut.recipient_id, EmailOptOut.scope).where(
+            EmailOptOut.tenant_id == tenant_id,
+            EmailOptOut.recipient_id.in_(list(recipient_ids)),
+        )
+    )
+    for recipient_id, scope in rows:
+        found.setdefault(recipient_id, set()).add(scope)
+    return found

@@ -32,7 +32,9 @@ def _form_body(*fields: str) -> dict[str, Any]:
     }
 
 
-async def _signed_form(request: Request, ctx: Ctx, signature: str | None) -> list[tuple[str, str]]:
+async def _signed_form(
+    request: Request, ctx: Ctx, signature: str | None
+) -> tuple[list[tuple[str, str]], list[str]]:
     if not is_form(request.headers.get("content-type")):
         raise UnsupportedMediaType(f"Twilio posts {FORM_TYPE}")
     try:
@@ -40,8 +42,7 @@ async def _signed_form(request: Request, ctx: Ctx, signature: str | None) -> lis
     except FormError as exc:
         raise Unprocessable(str(exc), loc=["body"]) from None
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    service.verify_twilio(ctx, path, params, signature)
-    return params
+    return params, service.verify_twilio(ctx, path, params, signature)
 
 
 @router.post(
@@ -57,8 +58,8 @@ async def twilio_status(
     x_twilio_signature: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Twilio's delivery report for a message (signed with X-Twilio-Signature)."""
-    params = await _signed_form(request, ctx, x_twilio_signature)
-    await service.twilio_status(session, ctx, params)
+    params, providers = await _signed_form(request, ctx, x_twilio_signature)
+    await service.twilio_status(session, ctx, params, providers)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -78,6 +79,6 @@ async def twilio_inbound(
     x_twilio_signature: Annotated[str | None, Header()] = None,
 ) -> Response:
     """An inbound SMS: STOP-family keywords opt the number out of that sender, START undoes."""
-    params = await _signed_form(request, ctx, x_twilio_signature)
+    params, _providers = await _signed_form(request, ctx, x_twilio_signature)
     await service.twilio_inbound(session, ctx, params)
     return Response(_EMPTY_TWIML, media_type="text/xml")

@@ -134,3 +134,15 @@ async def store_service_key(session: AsyncSession, name: str, value: str, now: d
     """Store ``value`` unless another process stored one first (theirs wins)."""
     stmt = dialect_insert(session, ServiceKey).values(name=name, value=value, created_at=now)
     await session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+
+
+async def owner_of(session: AsyncSession, tenant_id: str, endpoint: str) -> tuple[str, str] | None:
+    """(subscription id, recipient) of an endpoint already registered in the tenant."""
+    row = (
+        await session.execute(
+            select(PushSubscription.id, PushSubscription.recipient_id).where(
+                PushSubscription.tenant_id == tenant_id, PushSubscription.endpoint == endpoint
+            )
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])

@@ -33,16 +33,25 @@ class PushKeys(RequestModel):
     auth: Annotated[CleanStr, Field(max_length=64), _base64url(16, "authentication secret")]
 
 
+def _ascii(value: str) -> str:
+    if not value.isascii():
+        raise ValueError("must be an ASCII URL (push services give browsers ASCII endpoints)")
+    return value
+
+
+Endpoint = Annotated[CleanStr, Field(min_length=1, max_length=2048), AfterValidator(_ascii)]
+
+
 class PushSubscriptionCreate(RequestModel):
     """The browser's ``PushSubscription.toJSON()``."""
 
-    endpoint: Annotated[CleanStr, Field(min_length=1, max_length=2048)]
+    endpoint: Endpoint
     keys: PushKeys
     expirationTime: StrictInt | StrictFloat | None = None  # noqa: N815 (the browser's name)
 
 
 class PushSubscriptionDelete(RequestModel):
-    endpoint: Annotated[CleanStr, Field(min_length=1, max_length=2048)]
+    endpoint: Endpoint
 
 
 class PushSubscriptionRead(ResponseModel):

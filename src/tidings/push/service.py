@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.auth.principal import Principal
 from tidings.channels.outbound import validate_target_url
 from tidings.channels.webpush import generate_vapid_private_key, vapid_public_key
-from tidings.config import Settings
+from tidings.config import ConfigError, Settings
 from tidings.context import AppContext
 from tidings.db import Database
 from tidings.errors import NotFound, Unprocessable
@@ -29,7 +29,17 @@ async def vapid_keys(db: Database, settings: Settings, clock: Clock) -> tuple[st
     """The (private, public) VAPID keys: configured, or generated once and stored in the
     database so that every process (API and workers) signs with the same pair."""
     if settings.vapid_private_key and settings.vapid_public_key:
-        return settings.vapid_private_key.get_secret_value(), settings.vapid_public_key
+        private = settings.vapid_private_key.get_secret_value()
+        try:
+            derived = vapid_public_key(private)
+        except ValueError as exc:
+            raise ConfigError(f"TIDINGS_VAPID_PRIVATE_KEY: {exc}") from None
+        if derived != settings.vapid_public_key.rstrip("="):
+            # browsers would subscribe with the public key and every push be refused
+            raise ConfigError(
+                "TIDINGS_VAPID_PUBLIC_KEY does not belong to TIDINGS_VAPID_PRIVATE_KEY"
+            )
+        return private, derived
     async with db.transaction() as session:
         stored = await repository.service_key(session, VAPID_KEY_NAME)
         if stored is None:
@@ -57,6 +67,11 @@ async def subscribe(
     now = ctx.clock.now()
     await ensure_tenant(session, ctx, principal.tenant)
     await recipient_repository.create_empty(session, principal.tenant, [principal.sub], now)
+    owner = await repository.owner_of(session, principal.tenant, payload.endpoint)
+    if owner is not None and owner[1] != principal.sub:
+        # another user signed in on this browser: their subscription ends here, and
+        # what was on its way to them must not reach the new user
+        await repository.delete_ids(session, principal.tenant, [owner[0]])
     row, created = await repository.upsert(
         session,
         {

@@ -174,7 +174,7 @@ def _zone(name: str | None) -> tzinfo:
         return UTC
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata directory
         # Stored zones are validated on write; an unknown one (e.g. removed from tzdata)
         # must not block a send, so the recipient sees UTC rather than nothing.
         return UTC
