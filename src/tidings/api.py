@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from tidings.delivery.endpoints import router as deliveries
 from tidings.notification.endpoints import router as inbox
 from tidings.optout.endpoints import router as unsubscribe
+from tidings.preference.endpoints import router as preferences
 from tidings.provider.endpoints import router as provider_callbacks
 from tidings.push.endpoints import router as push
 from tidings.realtime.endpoints import router as live
@@ -25,6 +26,7 @@ for router in (
     templates,
     sends,
     inbox,
+    preferences,
     deliveries,
     tenant,
     push,

@@ -46,7 +46,12 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery(
         "tidings",
         broker=settings.broker_url or "memory://",
-        include=["tidings.delivery.tasks", "tidings.send.tasks", "tidings.ops.tasks"],
+        include=[
+            "tidings.delivery.tasks",
+            "tidings.send.tasks",
+            "tidings.ops.tasks",
+            "tidings.preference.tasks",
+        ],
     )
     app.conf.update(
         task_serializer="json",
@@ -64,6 +69,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_send_task_events=True,  # for Flower
         beat_schedule={
             "retention": {"task": "ops.retention", "schedule": crontab(hour=3, minute=17)},
+            "digests": {"task": "digest.build", "schedule": crontab()},  # every minute
         },
         timezone="UTC",
     )
@@ -139,6 +145,7 @@ class Sweeper(threading.Thread):
 
     async def _main(self) -> None:
         from tidings.delivery import service
+        from tidings.preference import digests
         from tidings.send import expansion
 
         dispatcher = CeleryDispatcher(settings, app=celery_app)
@@ -154,6 +161,8 @@ class Sweeper(threading.Thread):
                             dispatcher.publish_now("delivery.process", ids, queue)
                         for send_id in await expansion.unexpanded(ctx):
                             dispatcher.publish_now("send.expand", send_id, DEFAULT_QUEUE)
+                        if await digests.has_due(ctx):
+                            dispatcher.publish_now("digest.build", None, DEFAULT_QUEUE)
                 except Exception:
                     log.exception("outbox sweep failed")
                 await asyncio.to_thread(self.stopping.wait, self.interval)

@@ -17,7 +17,12 @@ from tidings.models import Delivery, Lease, Notification, Suppression
 def _due(now: datetime, pending_grace: timedelta = timedelta(0)) -> Any:
     """Rows that may be claimed now: pending or scheduled and due, or an abandoned claim."""
     return or_(
-        and_(Delivery.status == "scheduled", Delivery.not_before <= now),
+        # e-mail waiting for a digest is collected by the digest builder, never sent alone
+        and_(
+            Delivery.status == "scheduled",
+            Delivery.not_before <= now,
+            Delivery.reason.is_distinct_from("digest"),
+        ),
         # a retry is handed over by nobody but the sweeper: due at its backoff's end
         and_(Delivery.status == "pending", Delivery.reason == "retry", Delivery.not_before <= now),
         # fresh rows are handed over after commit; the sweeper only catches the dropped ones

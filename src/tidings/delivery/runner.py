@@ -17,6 +17,7 @@ from tidings.context import AppContext, Due
 from tidings.delivery import service
 from tidings.kit.metrics import RUNNER_QUEUE
 from tidings.ops.retention import purge_expired
+from tidings.preference import digests
 from tidings.send import expansion
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class EmbeddedRunner:
             try:
                 for send_id in await expansion.unexpanded(self._ctx):
                     self._expansions.put_nowait(send_id)
+                await self._run(digests.build_due(self._ctx))
                 ids = await service.due(self._ctx)
                 delay = interval
                 if ids and await self._run(service.process(self._ctx, ids)):

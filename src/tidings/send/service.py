@@ -16,6 +16,9 @@ from tidings.kit.jobs import after_commit
 from tidings.models import Recipient, Send, Template
 from tidings.notification import service as inbox
 from tidings.optout import service as optout
+from tidings.preference import repository as preference_repository
+from tidings.preference import rules
+from tidings.preference import service as preference_service
 from tidings.push import repository as push_repository
 from tidings.recipient import repository as recipient_repository
 from tidings.send import idempotency, repository
@@ -249,7 +252,7 @@ async def materialize(
     await recipient_repository.create_empty(
         session, tenant_id, [r for r in recipient_ids if r not in recipients], now
     )
-    targets = await _targets(session, plan, recipients, recipient_ids)
+    targets = await _targets(session, plan, recipients, recipient_ids, now)
     visible_at = plan.send_at or now
     batch = _Batch()
     refs: list[NotificationRef] = []
@@ -300,7 +303,8 @@ async def materialize(
             "action_url": action_url,
             "data": plan.data,
             "content": {c: content[c] for c in channels if c != "in_app" and c in content},
-            "visible": "in_app" in channels,
+            "visible": "in_app" in channels
+            and not isinstance(targets.decisions.get((recipient_id, "in_app")), rules.Suppress),
             "created_at": visible_at,
             "read_at": None,
             "archived_at": None,
@@ -334,6 +338,8 @@ class _Targets:
     blocked: dict[str, dict[str, str]] = field(default_factory=dict)  # channel -> rid -> reason
     push: dict[str, list[str]] = field(default_factory=dict)  # rid -> subscription ids
     webhooks: list[str] = field(default_factory=list)  # endpoint ids taking this category
+    # what preferences say, where it is not "keep": (rid, channel) -> decision
+    decisions: dict[tuple[str, str], rules.Decision] = field(default_factory=dict)
 
 
 async def _targets(
@@ -341,6 +347,7 @@ async def _targets(
     plan: Plan,
     recipients: dict[str, Recipient],
     recipient_ids: list[str],
+    now: datetime,
 ) -> _Targets:
     tenant_id, channels = plan.tenant_id, plan.channels
     found = _Targets()
@@ -366,7 +373,41 @@ async def _targets(
         found.push = await push_repository.for_recipients(session, tenant_id, recipient_ids)
     if "webhook" in channels:
         found.webhooks = await webhooks.endpoints_for(session, tenant_id, plan.category)
+    if plan.options.kind != "digest":  # a digest was decided on when its items were
+        await _decide(session, plan, recipients, recipient_ids, now, found)
     return found
+
+
+async def _decide(
+    session: AsyncSession,
+    plan: Plan,
+    recipients: dict[str, Recipient],
+    recipient_ids: list[str],
+    now: datetime,
+    found: _Targets,
+) -> None:
+    """Apply preferences (switches, quiet hours, digests) to every recipient's channels."""
+    tenant_doc = await preference_service.tenant_defaults(session, plan.tenant_id)
+    docs = await preference_repository.documents(session, plan.tenant_id, recipient_ids)
+    if not tenant_doc and not docs:
+        return  # built-in defaults: every channel on, no quiet hours, no digest
+    at = plan.send_at or now
+    kind = plan.options.kind if plan.options.kind in rules.KINDS else "normal"
+    for rid in recipient_ids:
+        recipient = recipients.get(rid)
+        for channel in plan.channels:
+            decision = rules.decide(
+                docs.get(rid),
+                tenant_doc,
+                channel=channel,
+                category=plan.category,
+                priority=plan.priority,
+                now=at,
+                recipient_zone=recipient.timezone if recipient else None,
+                kind=kind,
+            )
+            if not isinstance(decision, rules.Keep):
+                found.decisions[(rid, channel)] = decision
 
 
 def _add_deliveries(
@@ -401,6 +442,19 @@ def _add_deliveries(
         "updated_at": now,
         "sent_at": None,
     }
+    decision = targets.decisions.get((recipient_id, channel))
+    if isinstance(decision, rules.Suppress):
+        address = targets.addresses.get(channel, {}).get(recipient_id)
+        target = address if channel in _ADDRESS_FIELD else recipient_id
+        _add(batch, row, target, "suppressed", now, reason=decision.reason)
+        return
+    if isinstance(decision, rules.Hold):
+        row["not_before"] = max(decision.until, row["not_before"])
+        row["hold"] = decision.reason
+    elif isinstance(decision, rules.Digest):
+        row["not_before"] = max(decision.due_at, row["not_before"])
+        row["hold"] = decision.reason
+        row["digest_key"] = decision.period_key
     if channel == "in_app":
         # the inbox row is the delivery, committed with it
         status = "scheduled" if send_at is not None else "delivered"
@@ -433,12 +487,19 @@ def _add(
     *,
     reason: str | None = None,
 ) -> None:
-    if target is None:
+    row = dict(row)
+    # held by preferences (quiet hours, a digest) rather than by the send's send_at
+    hold = row.pop("hold", None)
+    if target is None and status != "suppressed":
         # no address, no browser subscribed, no endpoint: nowhere to deliver
         status, reason = "suppressed", "no_address"
     elif status is None:
         scheduled = row["not_before"] > now
-        status, reason = ("scheduled", "send_at") if scheduled else ("pending", None)
+        status, reason = ("scheduled", hold or "send_at") if scheduled else ("pending", None)
+    elif status == "scheduled":
+        reason = "send_at"
+    if status != "scheduled":
+        row["digest_key"] = None
     delivery_id = uuid7()
     batch.deliveries.append(
         {
@@ -446,7 +507,7 @@ def _add(
             "id": delivery_id,
             "target": target,
             "status": status,
-            "reason": "send_at" if status == "scheduled" else reason,
+            "reason": reason,
             "sent_at": now if status == "delivered" else None,
         }
     )

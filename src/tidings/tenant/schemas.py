@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from email.utils import formataddr, getaddresses
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
 from tidings.kit.schema import RequestModel, ResponseModel
 from tidings.kit.types import CleanStr
 from tidings.kit.validators import check_email
+from tidings.preference.schemas import PreferencesUpdate
 
 
 def _check_mailbox(value: str) -> str:
@@ -39,11 +40,19 @@ class TenantSettingsUpdate(RequestModel):
         None,
         description="Per channel, the configured providers to use, first to last (fallback)",
     )
+    preference_defaults: PreferencesUpdate | None = Field(
+        None,
+        description="The tenant's defaults under every recipient's preferences, merged like "
+        "a preferences PUT (null inside removes a default)",
+    )
 
 
 class TenantSettingsRead(ResponseModel):
     email_from: str | None = Field(None, description="From address of the tenant's e-mail")
     email_reply_to: str | None = Field(None, description="Reply-To of the tenant's e-mail")
+    preference_defaults: dict[str, Any] = Field(
+        default_factory=dict, description="The tenant's preference defaults (only those set)"
+    )
     providers: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Per channel, the providers in the order they are tried; a channel not "

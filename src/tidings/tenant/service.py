@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,6 +11,7 @@ from tidings.auth.principal import Principal
 from tidings.context import AppContext
 from tidings.errors import Unprocessable
 from tidings.kit.jobs import after_commit
+from tidings.preference import rules
 from tidings.tenant import repository
 from tidings.tenant.schemas import TenantSettingsRead, TenantSettingsUpdate
 
@@ -23,8 +25,12 @@ async def ensure_tenant(session: AsyncSession, ctx: AppContext, tenant_id: str) 
 
 
 async def read_settings(session: AsyncSession, principal: Principal) -> TenantSettingsRead:
+    return _read(await repository.settings_of(session, principal.tenant))
+
+
+def _read(settings: dict[str, Any]) -> TenantSettingsRead:
     return TenantSettingsRead.model_validate(
-        await repository.settings_of(session, principal.tenant)
+        {**settings, "preference_defaults": rules.normalize(settings.get("preference_defaults"))}
     )
 
 
@@ -49,10 +55,18 @@ async def update_settings(
     for key, value in payload.model_dump(exclude_unset=True).items():
         if value is None:
             current.pop(key, None)
+        elif key == "preference_defaults":
+            assert payload.preference_defaults is not None
+            try:
+                current[key] = rules.merge_update(current.get(key), payload.preference_defaults)
+            except rules.PreferencesTooLarge as exc:
+                raise Unprocessable(
+                    str(exc), loc=["body", "preference_defaults", exc.field]
+                ) from None
         else:
             current[key] = value
     await repository.store_settings(session, principal.tenant, current)
-    return TenantSettingsRead.model_validate(current)
+    return _read(current)
 
 
 @dataclass(frozen=True)
