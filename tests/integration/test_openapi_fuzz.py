@@ -269,6 +269,7 @@ def scripted(run: Run) -> None:
     run.step("GET", "/v1/recipients/{recipient_id}/export", 200, params=rid)
 
     channels(run)
+    preferences_and_reminders(run)
     tenant = {
         "email_from": "Acme Hiring <hiring@example.test>",
         "email_reply_to": None,
@@ -332,6 +333,44 @@ def channels(run: Run) -> None:
             media_type=FORM,
             headers={"X-Twilio-Signature": signature},
         )
+
+
+def preferences_and_reminders(run: Run) -> None:
+    """Preferences of a user and of a recipient; an interview's whole life."""
+    prefs = {
+        "channels": {"sms": False},
+        "categories": {"job": True},
+        "matrix": {"offer": {"email": None}},
+        "quiet_hours": {"start": "22:00", "end": "07:00", "timezone": "Europe/Berlin"},
+        "digest": {"mode": "weekly", "hour": 9, "weekday": "fri"},
+    }
+    run.step("PUT", "/v1/me/preferences", 200, who="cand-1", body=prefs)
+    run.step("GET", "/v1/me/preferences", 200, who="cand-1")
+    rid = {"recipient_id": "cand-1"}
+    run.step("PUT", "/v1/recipients/{recipient_id}/preferences", 200, params=rid, body={})
+    run.step("GET", "/v1/recipients/{recipient_id}/preferences", 200, params=rid)
+    interview = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    created = run.step(
+        "POST",
+        "/v1/reminders",
+        201,
+        body={
+            "candidate_id": "cand-1",
+            "employer_id": "emp-1",
+            "interview_time": interview.isoformat(),
+            "offsets_minutes": [1440, 60],
+            "data": {"job_title": "Engineer"},
+        },
+    )
+    assert created, run.findings
+    one = {"reminder_id": created["id"]}
+    run.step("GET", "/v1/reminders", 200)
+    run.step("GET", "/v1/reminders/{reminder_id}", 200, who="cand-1", params=one)
+    later = (interview + timedelta(hours=2)).isoformat()
+    run.step(
+        "PATCH", "/v1/reminders/{reminder_id}", 200, params=one, body={"interview_time": later}
+    )
+    run.step("DELETE", "/v1/reminders/{reminder_id}", 200, params=one)
 
 
 TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM = "AC" + "0" * 32, "f" * 32, "+15550009999"
