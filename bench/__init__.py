@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bench import celery_drain, email, fanout, inbox, ingest, live_fanout, live_latency
+from bench import (
+    celery_drain,
+    email,
+    fanout,
+    inbox,
+    ingest,
+    live_fanout,
+    live_latency,
+    push,
+    sms,
+)
 from bench.harness import Options, Workspace
 from bench.report import ScenarioResult
 
@@ -23,7 +33,7 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {
     module.NAME: Scenario(module.NAME, module.TITLE, module.run)
-    for module in (ingest, fanout, inbox, email, live_latency, live_fanout, celery_drain)
+    for module in (ingest, fanout, inbox, email, push, sms, live_latency, live_fanout, celery_drain)
 }
 
 __all__ = ["SCENARIOS", "Scenario"]

@@ -42,6 +42,8 @@ def test_registry_lists_the_scenarios_in_order() -> None:
         "fanout",
         "inbox",
         "email",
+        "push",
+        "sms",
         "live_latency",
         "live_fanout",
         "celery_drain",
@@ -147,3 +149,38 @@ def test_user_tokens_are_minted_with_the_runs_secret() -> None:
     finally:
         ws.close()
     assert (claims["sub"], claims["tenant"], claims["roles"]) == ("u00001", "bench", [])
+
+
+def test_push_baseline_signs_vapid_once_per_audience() -> None:
+    import jwt
+    from bench.push import SUBJECT, VapidSigner
+
+    from tidings.channels.webpush import (
+        generate_vapid_private_key,
+        load_vapid_private_key,
+        vapid_public_key,
+    )
+
+    private = generate_vapid_private_key()
+    key = load_vapid_private_key(private)
+    signer = VapidSigner(key, vapid_public_key(private))
+    header = signer.header("http://127.0.0.1:1234/push/abc")
+    assert signer.header("http://127.0.0.1:1234/push/def") == header  # cached per audience
+    assert signer.header("http://127.0.0.1:5678/push/abc") != header
+    token, public = header.removeprefix("vapid t=").split(", k=")
+    assert public == vapid_public_key(private)
+    claims = jwt.decode(
+        token, key.public_key(), algorithms=["ES256"], audience="http://127.0.0.1:1234"
+    )
+    assert claims["sub"] == SUBJECT
+
+
+def test_stand_in_cpu_time_is_read_from_proc() -> None:
+    import os
+
+    from bench.standins import StandInProcess, process_cpu_seconds
+
+    assert process_cpu_seconds(os.getpid()) > 0
+    assert process_cpu_seconds(2**22 + 12345) == 0.0  # no such process
+    with pytest.raises(RuntimeError, match="unknown stand-in"):
+        StandInProcess("nope")

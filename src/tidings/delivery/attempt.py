@@ -70,8 +70,8 @@ async def prefetch(session: AsyncSession, claimed: list[Claimed]) -> Prefetched:
             targets.setdefault(item.delivery.channel, []).append(item.delivery.target)
     found.push = await push_repository.get_many(session, targets.get("push", []))
     found.webhooks = await webhook_repository.get_many(session, targets.get("webhook", []))
-    for number in set(targets.get("sms", [])):
-        found.sms_stops[number] = await optout_repository.stopped_senders(session, number)
+    if targets.get("sms"):
+        found.sms_stops = await optout_repository.stopped_senders(session, targets["sms"])
     # an unsubscribe or a bounce after the send was accepted still counts: e-mail held
     # by send_at, quiet hours or a retry is checked again now
     mail: dict[str, list[Claimed]] = {}

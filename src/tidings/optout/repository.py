@@ -90,10 +90,19 @@ async def sms_opted_out(session: AsyncSession, senders: Sequence[str], number: s
     return set(rows)
 
 
-async def stopped_senders(session: AsyncSession, number: str) -> set[str]:
-    """Every sender ``number`` has sent STOP to."""
-    rows = await session.scalars(select(SMSOptOut.sender).where(SMSOptOut.number == number))
-    return set(rows)
+async def stopped_senders(session: AsyncSession, numbers: Sequence[str]) -> dict[str, set[str]]:
+    """Every sender each of ``numbers`` has sent STOP to (numbers with none are absent)."""
+    found: dict[str, set[str]] = {}
+    wanted = sorted(set(numbers))
+    for start in range(0, len(wanted), 500):
+        rows = await session.execute(
+            select(SMSOptOut.number, SMSOptOut.sender).where(
+                SMSOptOut.number.in_(wanted[start : start + 500])
+            )
+        )
+        for number, sender in rows:
+            found.setdefault(number, set()).add(sender)
+    return found
 
 
 async def email_scopes_of(
