@@ -293,11 +293,10 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
     )
     result.notes.append(
         f"Tidings' runner takes up to 100 deliveries per batch in each of its 4 consumers and "
-        f"sends each batch {CONCURRENCY} at a time (`TIDINGS_RUNNER_CONCURRENCY` is per "
-        f"batch), so up to {4 * CONCURRENCY} pushes can be in flight; the baseline keeps "
-        f"{CONCURRENCY}. Both send the payload `{{title, body, url, notification_id, "
-        f"category, priority, tag}}` with TTL {TTL_SECONDS}, Urgency normal; the baseline "
-        "uses Tidings' public `build_payload` and `encrypt_payload` (the same primitives) "
-        "and signs inline."
+        f"sends {CONCURRENCY} at a time across them (`TIDINGS_RUNNER_CONCURRENCY`), as the "
+        f"baseline keeps {CONCURRENCY} in flight. Both send the payload `{{title, body, url, "
+        f"notification_id, category, priority, tag}}` with TTL {TTL_SECONDS}, Urgency normal; "
+        "the baseline uses Tidings' public `build_payload` and `encrypt_payload` (the same "
+        "primitives) and signs inline."
     )
     return result

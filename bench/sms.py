@@ -219,8 +219,8 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
     result.notes.append(
         f"Both sides POST `To`, `Body`, `From` ({SENDER}) and `StatusCallback` as a form with "
         "basic auth and `Accept: application/json`. Tidings' runner takes up to 100 "
-        f"deliveries per batch in each of its 4 consumers and sends each batch {CONCURRENCY} "
-        f"at a time (`TIDINGS_RUNNER_CONCURRENCY` is per batch), so up to {4 * CONCURRENCY} "
-        f"requests can be in flight; the baseline keeps {CONCURRENCY}."
+        f"deliveries per batch in each of its 4 consumers and sends {CONCURRENCY} at a time "
+        f"across them (`TIDINGS_RUNNER_CONCURRENCY`), as the baseline keeps {CONCURRENCY} "
+        "in flight."
     )
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -57,5 +58,6 @@ class AppContext:
     dispatcher: Dispatcher = field(default_factory=NullDispatcher)
     clock: Clock = field(default_factory=get_clock)
     vapid_public_key: str = ""
+    send_slots: asyncio.Semaphore | None = None  # the delivery runner's, made on first use
     known_tenants: set[str] = field(default_factory=set)
     seeded_tenants: set[str] = field(default_factory=set)

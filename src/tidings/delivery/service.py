@@ -53,7 +53,7 @@ async def _process_batch(ctx: AppContext, ids: list[str]) -> int:
             return 0
         claimed = await repository.load_claimed(session, list(won))
         pre = await prefetch(session, claimed)
-    semaphore = asyncio.Semaphore(ctx.settings.runner_concurrency)
+    semaphore = _send_slots(ctx)
 
     async def run(item: Claimed) -> Outcome:
         async with semaphore:
@@ -88,6 +88,14 @@ async def _process_batch(ctx: AppContext, ids: list[str]) -> int:
         if due:
             after_commit(session, lambda: ctx.dispatcher.dispatch(due))
     return len(won)
+
+
+def _send_slots(ctx: AppContext) -> asyncio.Semaphore:
+    """The sends a process runs at once, shared by all its batches: more in flight only
+    wait in the HTTP pools (TIDINGS_RUNNER_CONCURRENCY)."""
+    if ctx.send_slots is None:
+        ctx.send_slots = asyncio.Semaphore(ctx.settings.runner_concurrency)
+    return ctx.send_slots
 
 
 async def _record(session: AsyncSession, ctx: AppContext, outcome: Outcome, now: datetime) -> bool:
