@@ -28,8 +28,8 @@ run: install ## start Tidings in embedded mode (SQLite, in-process runner) on $(
 test: install ## the whole suite: unit, SQLite and PostgreSQL integration, faults
 	$(PYTEST) --durations=15 -p no:cacheprovider tests
 
-test-fast: install ## unit tests and the SQLite integration tests
-	$(PYTEST) -p no:cacheprovider -m "not postgresql and not faults and not slow" tests
+test-fast: install ## unit tests and the SQLite integration tests, on two processes
+	$(PYTEST) -p no:cacheprovider -n 2 -m "not postgresql and not faults and not slow" tests
 
 lint: install ## ruff, mypy (strict on src/) and the import-linter layer contracts
 	$(VENV)/bin/ruff check .
