@@ -373,3 +373,30 @@ async def test_a_report_that_arrives_before_the_send_is_recorded_is_kept(
         (row,) = await deliveries(svc.client, tokens, send_id=accepted["id"])
     expected = ("delivered", None) if state == "delivered" else ("failed", "undelivered")
     assert (row["status"], row["reason"]) == expected
+
+
+async def test_twilio_advanced_opt_out_words_are_honoured(
+    texting: Service, tokens: Tokens, twilio_service: TwilioService
+) -> None:
+    """A tenant's own opt-out word (here German) arrives with Twilio's OptOutType."""
+    await _phone(texting, tokens)
+    inbound = "http://localhost:8000/v1/providers/twilio/inbound"
+    stop = twilio_service.inbound_message(
+        inbound,
+        from_number=PHONE,
+        to_number=DEFAULT_FROM,
+        body="ABMELDEN",
+        extra={"OptOutType": "STOP"},
+    )
+    r = await texting.client.post(stop.path, headers=stop.headers, content=stop.body)
+    assert r.status_code == 200
+    assert (await _sms(texting, tokens))["reason"] == "opt_out"
+    start = twilio_service.inbound_message(
+        inbound,
+        from_number=PHONE,
+        to_number=DEFAULT_FROM,
+        body="ANMELDEN",
+        extra={"OptOutType": "START"},
+    )
+    await texting.client.post(start.path, headers=start.headers, content=start.body)
+    assert (await _sms(texting, tokens))["status"] == "sent"

@@ -96,10 +96,27 @@ def keyword(body: str) -> Literal["stop", "start"] | None:
 
 
 async def record_sms_keyword(
-    session: AsyncSession, ctx: AppContext, *, sender: str, number: str, body: str
+    session: AsyncSession,
+    ctx: AppContext,
+    *,
+    sender: str,
+    number: str,
+    body: str,
+    opt_out_type: str | None = None,
 ) -> Literal["stop", "start"] | None:
-    """Apply STOP or START from ``number`` to ``sender``; other messages change nothing."""
-    action = keyword(body)
+    """Apply STOP or START from ``number`` to ``sender``; other messages change nothing.
+
+    ``opt_out_type`` is Twilio's own reading of the message (Advanced Opt-Out, where a
+    tenant may configure other words or languages): when it says STOP or START, it wins.
+    """
+    told = (opt_out_type or "").strip().upper()
+    action: Literal["stop", "start"] | None
+    if told == "STOP":
+        action = "stop"
+    elif told == "START":
+        action = "start"
+    else:
+        action = keyword(body)
     if action == "stop":
         await repository.add_sms(session, sender, number, ctx.clock.now())
     elif action == "start":

@@ -110,6 +110,11 @@ async def twilio_inbound(
     action = None
     for sender in senders:
         action = await optout.record_sms_keyword(
-            session, ctx, sender=sender, number=number, body=form.get("Body", "")
+            session,
+            ctx,
+            sender=sender,
+            number=number,
+            body=form.get("Body", ""),
+            opt_out_type=form.get("OptOutType"),
         )
     return action
