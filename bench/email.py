@@ -24,11 +24,12 @@ from bench.harness import (
     Workspace,
     create_database,
     running,
+    service_client,
     tidings_server,
     token,
 )
 from bench.profiling import Profiler
-from bench.report import Figure, ScenarioResult, median
+from bench.report import ScenarioResult, rate_figure
 from bench.sink import SinkProcess
 from tidings.channels.base import EmailContent, OutboundMessage
 from tidings.channels.email import build_mime, envelope
@@ -156,11 +157,7 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
         base: list[float] = []
         async with (
             running(server),
-            httpx.AsyncClient(
-                base_url=server.base_url,
-                headers={"Authorization": f"Bearer {bearer}"},
-                timeout=TIMEOUT,
-            ) as client,
+            service_client(server, bearer, timeout=TIMEOUT) as client,
         ):
             await _create_recipients(client, n)
             for rep in range(reps):
@@ -169,20 +166,16 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
                 await Profiler.finish(task)
                 base.append(await direct_send(sink, n))
         result.figures.append(
-            Figure(
+            rate_figure(
                 kind,
                 f"{n:,} messages",
                 "msg/s",
-                "higher",
-                median([n / s for s in ours]),
-                median([n / s for s in base]),
+                n,
+                ours,
+                base,
+                f"POST /v1/notifications/bulk ({n:,} e-mail recipients) until the sink "
+                f"counted {n:,} / build_mime + {POOL} aiosmtplib connections",
                 aim_ratio=AIM_RATIO,
-                command=(
-                    f"POST /v1/notifications/bulk ({n:,} e-mail recipients) until the sink "
-                    f"counted {n:,} / build_mime + {POOL} aiosmtplib connections"
-                ),
-                samples=[n / s for s in ours],
-                baseline_samples=[n / s for s in base],
             )
         )
     result.notes.append(

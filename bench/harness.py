@@ -430,3 +430,12 @@ async def wait_for_quiet(limit: float, max_wait: float) -> float:
     while busy >= limit and time.monotonic() < deadline:
         busy = await cpu_busy(2.0)
     return busy
+
+
+def service_client(server: Any, bearer: str, *, timeout: float = 300.0) -> httpx.AsyncClient:
+    """A client for ``server``'s API with a service token (the scenarios' own calls)."""
+    return httpx.AsyncClient(
+        base_url=server.base_url,
+        headers={"Authorization": f"Bearer {bearer}"},
+        timeout=timeout,
+    )

@@ -37,12 +37,13 @@ from bench.harness import (
     Workspace,
     create_database,
     running,
+    service_client,
     tidings_server,
     token,
 )
 from bench.live import user_token
 from bench.profiling import Profiler
-from bench.report import Figure, ScenarioResult, median
+from bench.report import ScenarioResult, rate_figure
 from bench.standins import CpuMeter, StandInProcess, wait_for_count
 from tidings.channels.base import OutboundMessage, PushSubscription
 from tidings.channels.webpush import (
@@ -233,11 +234,7 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
             base: list[float] = []
             async with (
                 running(server),
-                httpx.AsyncClient(
-                    base_url=server.base_url,
-                    headers={"Authorization": f"Bearer {bearer}"},
-                    timeout=TIMEOUT,
-                ) as client,
+                service_client(server, bearer, timeout=TIMEOUT) as client,
                 httpx.AsyncClient(timeout=30.0) as direct,
             ):
                 started = time.perf_counter()
@@ -260,21 +257,17 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
                     cpu.stop("baseline")
                     await Profiler.finish(task)
             result.figures.append(
-                Figure(
+                rate_figure(
                     kind,
                     f"{n:,} pushes",
                     "msg/s",
-                    "higher",
-                    median([n / s for s in ours]),
-                    median([n / s for s in base]),
+                    n,
+                    ours,
+                    base,
+                    f"POST /v1/notifications/bulk ({n:,} recipients, channels push) until the "
+                    f"stand-in accepted {n:,} / build_payload + encrypt_payload + PyJWT ES256 "
+                    f"(cached) + httpx, {CONCURRENCY} at a time",
                     aim_ratio=AIM_RATIO,
-                    command=(
-                        f"POST /v1/notifications/bulk ({n:,} recipients, channels push) until the "
-                        f"stand-in accepted {n:,} / build_payload + encrypt_payload + PyJWT ES256 "
-                        f"(cached) + httpx, {CONCURRENCY} at a time"
-                    ),
-                    samples=[n / s for s in ours],
-                    baseline_samples=[n / s for s in base],
                 )
             )
             result.notes.append(

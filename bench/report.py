@@ -130,6 +130,8 @@ def rate_figure(
     ours: list[float],
     base: list[float],
     command: str,
+    *,
+    aim_ratio: float | None = None,
 ) -> Figure:
     """A throughput figure (``count`` per second) derived from timed runs of both sides."""
     ours_rate = [count / s for s in ours]
@@ -141,6 +143,7 @@ def rate_figure(
         "higher",
         median(ours_rate),
         median(base_rate),
+        aim_ratio=aim_ratio,
         command=command,
         samples=ours_rate,
         baseline_samples=base_rate,

@@ -22,10 +22,18 @@ import time
 
 import httpx
 
-from bench.harness import BenchError, Options, Workspace, create_database, running, tidings_server
+from bench.harness import (
+    BenchError,
+    Options,
+    Workspace,
+    create_database,
+    running,
+    service_client,
+    tidings_server,
+)
 from bench.harness import token as service_token
 from bench.profiling import Profiler
-from bench.report import Figure, ScenarioResult, median
+from bench.report import ScenarioResult, rate_figure
 from bench.standins import CpuMeter, StandInProcess, wait_for_count
 
 NAME = "sms"
@@ -154,11 +162,7 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
             base: list[float] = []
             async with (
                 running(server),
-                httpx.AsyncClient(
-                    base_url=server.base_url,
-                    headers={"Authorization": f"Bearer {bearer}"},
-                    timeout=TIMEOUT,
-                ) as client,
+                service_client(server, bearer, timeout=TIMEOUT) as client,
                 httpx.AsyncClient(auth=(account_sid, auth_token), timeout=30.0) as direct,
             ):
                 started = time.perf_counter()
@@ -180,20 +184,16 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
                     await Profiler.finish(task)
                 stand_in.call("clear")
             result.figures.append(
-                Figure(
+                rate_figure(
                     kind,
                     f"{n:,} messages",
                     "msg/s",
-                    "higher",
-                    median([n / s for s in ours]),
-                    median([n / s for s in base]),
-                    command=(
-                        f"POST /v1/notifications/bulk ({n:,} recipients, channels sms) until the "
-                        f"stand-in accepted {n:,} / httpx form POSTs with basic auth, "
-                        f"{CONCURRENCY} at a time"
-                    ),
-                    samples=[n / s for s in ours],
-                    baseline_samples=[n / s for s in base],
+                    n,
+                    ours,
+                    base,
+                    f"POST /v1/notifications/bulk ({n:,} recipients, channels sms) until the "
+                    f"stand-in accepted {n:,} / httpx form POSTs with basic auth, "
+                    f"{CONCURRENCY} at a time",
                 )
             )
             result.notes.append(
