@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.kit.sql import dialect_insert, is_postgresql, newest_first
@@ -86,21 +86,42 @@ async def load_claimed(session: AsyncSession, ids: Sequence[str]) -> list[Claime
     return [Claimed(delivery=d, notification=n) for d, n in rows]
 
 
-async def record(
-    session: AsyncSession, delivery_id: str, attempt: int, values: dict[str, Any]
-) -> bool:
-    """Write an outcome only if our claim is still the current one."""
-    result = await session.execute(
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            Delivery.status == "sending",
-            Delivery.attempts == attempt,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
+async def record_many(
+    session: AsyncSession, outcomes: Sequence[tuple[str, int, dict[str, Any]]]
+) -> set[str]:
+    """Write each (id, attempt, values) whose claim is still the current one.
+
+    One fencing read (locking the rows on PostgreSQL) and one executemany ``UPDATE``
+    per shape of ``values``, instead of a statement per delivery; returns the ids
+    written. The write transaction holds the rows (SQLite: the database) from the read
+    to the update, so a claim cannot change in between.
+    """
+    if not outcomes:
+        return set()
+    current = select(Delivery.id, Delivery.attempts).where(
+        Delivery.id.in_([delivery_id for delivery_id, _, _ in outcomes]),
+        Delivery.status == "sending",
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if is_postgresql(session):
+        current = current.with_for_update()
+    held = {row[0]: row[1] for row in await session.execute(current)}
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for delivery_id, attempt, values in outcomes:
+        if held.get(delivery_id) != attempt:
+            continue
+        shape = tuple(sorted(values))
+        shapes.setdefault(shape, []).append(
+            {**{f"v_{key}": values[key] for key in shape}, "b_id": delivery_id}
+        )
+    table = cast(Table, Delivery.__table__)
+    for shape, params in shapes.items():
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values({key: bindparam(f"v_{key}") for key in shape}),
+            params,
+        )
+    return {param["b_id"] for params in shapes.values() for param in params}
 
 
 async def suppress_address(

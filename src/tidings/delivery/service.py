@@ -64,9 +64,7 @@ async def _process_batch(ctx: AppContext, ids: list[str]) -> int:
         shown: list[Notification] = []
         events: list[webhooks.OutcomeEvent] = []
         reported: list[tuple[str, str]] = []  # (delivery, provider message) of sent SMS
-        for outcome in outcomes:
-            if not await _record(session, ctx, outcome, ctx.clock.now()):
-                continue
+        for outcome in await _record(session, ctx, outcomes, ctx.clock.now()):
             if outcome.shown is not None:
                 shown.append(outcome.shown)
             event = _outcome_event(outcome)
@@ -98,34 +96,46 @@ def _send_slots(ctx: AppContext) -> asyncio.Semaphore:
     return ctx.send_slots
 
 
-async def _record(session: AsyncSession, ctx: AppContext, outcome: Outcome, now: datetime) -> bool:
-    """Write the outcome if our claim still holds; False when it was taken over."""
-    delivery = outcome.item.delivery
-    outcome.values["updated_at"] = now
-    if not await repository.record(session, delivery.id, outcome.attempt, outcome.values):
-        log.warning(
-            "delivery outcome dropped: claim was taken over", extra={"delivery_id": delivery.id}
-        )
-        return False
-    DELIVERIES.labels(delivery.channel, outcome.values["status"]).inc()
-    if outcome.suppress is not None:
-        tenant, channel, address = outcome.suppress
-        await repository.suppress_address(session, tenant, channel, address, "invalid_address", now)
-    if outcome.hide_notification is not None:
-        await session.execute(
-            update(Notification)
-            .where(Notification.id == outcome.hide_notification)
-            .values(visible=False)
-            .execution_options(synchronize_session=False)
-        )
-    if outcome.drop_push_subscription is not None:
-        await push_repository.delete_ids(
-            session, delivery.tenant_id, [outcome.drop_push_subscription]
-        )
-    if outcome.sms_stop is not None:
-        sender, number = outcome.sms_stop
-        await optout.record_sms_opt_out(session, ctx, sender, number)
-    return True
+async def _record(
+    session: AsyncSession, ctx: AppContext, outcomes: Sequence[Outcome], now: datetime
+) -> list[Outcome]:
+    """Write the outcomes whose claims still hold, with their side effects; returns those."""
+    for outcome in outcomes:
+        outcome.values["updated_at"] = now
+    written = await repository.record_many(
+        session, [(o.delivery_id, o.attempt, o.values) for o in outcomes]
+    )
+    kept: list[Outcome] = []
+    for outcome in outcomes:
+        delivery = outcome.item.delivery
+        if delivery.id not in written:
+            log.warning(
+                "delivery outcome dropped: claim was taken over",
+                extra={"delivery_id": delivery.id},
+            )
+            continue
+        kept.append(outcome)
+        DELIVERIES.labels(delivery.channel, outcome.values["status"]).inc()
+        if outcome.suppress is not None:
+            tenant, channel, address = outcome.suppress
+            await repository.suppress_address(
+                session, tenant, channel, address, "invalid_address", now
+            )
+        if outcome.hide_notification is not None:
+            await session.execute(
+                update(Notification)
+                .where(Notification.id == outcome.hide_notification)
+                .values(visible=False)
+                .execution_options(synchronize_session=False)
+            )
+        if outcome.drop_push_subscription is not None:
+            await push_repository.delete_ids(
+                session, delivery.tenant_id, [outcome.drop_push_subscription]
+            )
+        if outcome.sms_stop is not None:
+            sender, number = outcome.sms_stop
+            await optout.record_sms_opt_out(session, ctx, sender, number)
+    return kept
 
 
 def _outcome_event(outcome: Outcome) -> webhooks.OutcomeEvent | None:

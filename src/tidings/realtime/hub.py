@@ -10,7 +10,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class RedisHub(MemoryHub):
         for task in list(self._pending):
             task.cancel()
         with contextlib.suppress(Exception):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await cast(Any, self._pubsub).aclose()  # typed only in newer redis-py
         with contextlib.suppress(Exception):
             await self._redis.aclose()
 
