@@ -7,11 +7,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select, true, update
+from sqlalchemy import ColumnElement, Row, case, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.kit.sql import newest_first
 from tidings.models import Notification
+
+INBOX_COLUMNS = (
+    Notification.id,
+    Notification.send_id,
+    Notification.template,
+    Notification.category,
+    Notification.priority,
+    Notification.title,
+    Notification.body,
+    Notification.action_url,
+    Notification.data,
+    Notification.created_at,
+    Notification.read_at,
+)
 
 
 @dataclass(frozen=True)
@@ -62,10 +76,12 @@ async def page(
     *,
     after: tuple[datetime, str] | None,
     limit: int,
-) -> Sequence[Notification]:
-    query = select(Notification).where(*_owned(tenant_id, recipient_id, now), *_filtered(f))
+) -> Sequence[Row[Any]]:
+    """A page of the inbox as plain rows of the columns an item shows (no ORM objects, and
+    no ``content``: every channel's rendered text, which the inbox never shows)."""
+    query = select(*INBOX_COLUMNS).where(*_owned(tenant_id, recipient_id, now), *_filtered(f))
     query = newest_first(query, Notification.created_at, Notification.id, after=after, limit=limit)
-    return (await session.scalars(query)).all()
+    return (await session.execute(query)).all()
 
 
 async def get(

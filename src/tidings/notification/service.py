@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.auth.principal import Principal
@@ -26,8 +27,8 @@ from tidings.notification.schemas import (
 from tidings.realtime import service as realtime
 
 
-def item(row: Notification) -> InboxItem:
-    """The inbox view of a notification row."""
+def item(row: Notification | Row[Any]) -> InboxItem:
+    """The inbox view of a notification: an ORM row, or a row of ``INBOX_COLUMNS``."""
     return InboxItem(
         id=row.id,
         send_id=row.send_id,
