@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from email.errors import NonASCIILocalPartDefect
-from email.headerregistry import AddressHeader, BaseHeader, ContentTypeHeader
+from email.headerregistry import AddressHeader, BaseHeader, ContentTypeHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.policy import default as default_policy
 from email.utils import format_datetime, parseaddr
-from typing import cast
+from typing import Any, cast
 
 from tidings.channels.base import Attachment, OutboundMessage, PermanentSendError
 from tidings.kit.clock import utcnow
@@ -49,6 +50,42 @@ _METHOD_PROPERTY = re.compile(r"^METHOD:([^\r\n]*)\r?$", re.IGNORECASE | re.MULT
 _ITIP_METHOD = re.compile(r"[A-Z][A-Z0-9-]*")
 
 
+class _SharedHeaders(HeaderRegistry):
+    """The standard header registry, reusing the parsed header for values that repeat.
+
+    Parsing a header is most of the cost of building an e-mail, and a send to many
+    recipients repeats most of them (From, Subject, Date within one second, the MIME
+    headers of every part). A parsed header is immutable, so one object may sit in many
+    messages; only the names below are shared, and the cache is bounded.
+    """
+
+    SHARED = frozenset(
+        {
+            "content-transfer-encoding",
+            "content-type",
+            "date",
+            "from",
+            "list-unsubscribe-post",
+            "mime-version",
+            "reply-to",
+            "subject",
+        }
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shared = functools.lru_cache(maxsize=2048)(super().__call__)
+
+    def __call__(self, name: str, value: Any) -> BaseHeader:
+        if isinstance(value, str) and name.lower() in self.SHARED:
+            return self._shared(name, value)
+        return super().__call__(name, value)
+
+
+# the library's default policy (CR/LF in a value still raises), with shared headers
+_POLICY = default_policy.clone(header_factory=_SharedHeaders())
+
+
 def build_mime(message: OutboundMessage, *, default_sender: str) -> EmailMessage:
     """Build the e-mail for ``message``: headers, text and HTML alternatives, attachments.
 
@@ -63,7 +100,7 @@ def build_mime(message: OutboundMessage, *, default_sender: str) -> EmailMessage
         raise PermanentSendError(f"delivery id {message.delivery_id!r} cannot form a Message-ID")
 
     sender = message.sender or default_sender
-    mime = EmailMessage(policy=default_policy)
+    mime = EmailMessage(policy=_POLICY)
     try:
         mime["To"] = message.target
     except ValueError as exc:
@@ -130,6 +167,7 @@ def _single_address(mime: EmailMessage, name: str, *, address_rejected: bool) ->
         )
 
 
+@functools.lru_cache(maxsize=256)
 def _sender_domain(sender: str) -> str:
     _, address = parseaddr(sender)
     _, at, domain = address.rpartition("@")

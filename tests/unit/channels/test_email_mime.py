@@ -421,3 +421,26 @@ def test_unusable_invitations_fail_permanently(
 ) -> None:
     with pytest.raises(PermanentSendError, match=match):
         build_mime(make_message(attachments=attachments), default_sender=DEFAULT_SENDER)
+
+
+def test_repeated_headers_are_parsed_once_and_shared() -> None:
+    first = build_mime(make_message(), default_sender=DEFAULT_SENDER)
+    second = build_mime(
+        make_message(delivery_id="0190a4c2-7d1e-7000-8000-000000000002", target="bo@example.com"),
+        default_sender=DEFAULT_SENDER,
+    )
+    assert first["From"] is second["From"]
+    assert first["Subject"] is second["Subject"]
+    assert (str(first["To"]), str(second["To"])) == ("ann@example.com", "bo@example.com")
+    assert first["Message-ID"] != second["Message-ID"]
+    assert reparse(second)["To"] == "bo@example.com"
+    assert reparse(first).get_body(("plain",)).get_content().strip() == "Hello Ann"
+
+
+def test_a_shared_header_still_refuses_line_breaks_every_time() -> None:
+    injected = make_message(
+        headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click\r\nBcc: x@y"}
+    )
+    for _ in range(2):
+        with pytest.raises(PermanentSendError, match="cannot build"):
+            build_mime(injected, default_sender=DEFAULT_SENDER)
