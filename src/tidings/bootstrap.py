@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from tidings.auth.tokens import TokenVerifier
 from tidings.channels.outbound import GuardedTransport
@@ -20,7 +22,7 @@ from tidings.db import Database
 from tidings.kit.clock import Clock, get_clock
 from tidings.kit.cursor import CursorSigner
 from tidings.kit.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from tidings.migrate import ensure_schema
+from tidings.migrate import ensure_schema, head_revision
 from tidings.push.service import vapid_keys
 from tidings.realtime.hub import MemoryHub, RedisHub
 
@@ -31,6 +33,18 @@ log = logging.getLogger(__name__)
 def _tls_context() -> ssl.SSLContext:
     """The process's client TLS context (loading the CA bundle takes tens of ms)."""
     return httpx.create_ssl_context()
+
+
+def prepare_for_fork(settings: Settings) -> None:
+    """Do once, in a parent about to fork workers, what every child would otherwise repeat
+    after the fork: import the database driver and the HTTP transport, load the CA bundle
+    and read the migration scripts. Nothing here opens a connection or starts a thread, so
+    all of it is safe to inherit."""
+    make_url(settings.resolved_database_url).get_dialect().import_dbapi()
+    importlib.import_module("httpcore")
+    _tls_context()
+    if not settings.is_sqlite:
+        head_revision()
 
 
 @asynccontextmanager

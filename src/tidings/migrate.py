@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def _head(config: Config) -> str | None:
-    return ScriptDirectory.from_config(config).get_current_head()
+@functools.cache
+def head_revision() -> str | None:
+    """The revision this code needs (read from the migration scripts once per process)."""
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
 
 
 async def upgrade(db: Database) -> None:
@@ -54,7 +57,7 @@ async def ensure_schema(db: Database, settings: Settings) -> None:
     if db.is_sqlite:
         await upgrade(db)
         return
-    head = _head(alembic_config(db.url))
+    head = head_revision()
     current = await current_revision(db)
     if current != head:
         raise SchemaNotReady(

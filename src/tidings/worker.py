@@ -21,7 +21,7 @@ from celery import Celery, signals
 from celery.schedules import crontab
 from kombu import Queue
 
-from tidings.bootstrap import service_context
+from tidings.bootstrap import prepare_for_fork, service_context
 from tidings.channels.registry import ProviderRegistry
 from tidings.config import Settings, load_settings
 from tidings.context import AppContext
@@ -107,6 +107,12 @@ def run(work: Callable[[AppContext], Awaitable[T]]) -> T:
     if _runtime is None:
         _runtime = _Runtime()
     return _runtime.loop.run_until_complete(work(_runtime.ctx))
+
+
+@signals.worker_init.connect
+def _prepare(**_: Any) -> None:
+    # in the parent, before the pool forks: the children inherit the loaded modules
+    prepare_for_fork(settings)
 
 
 @signals.worker_process_init.connect
