@@ -11,20 +11,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tidings.context import AppContext
 
 
-def get_ctx(request: Request) -> AppContext:
+# Dependencies are coroutines even when they do not await: FastAPI runs a plain
+# function in its thread pool, a hop per request for nothing.
+async def get_ctx(request: Request) -> AppContext:
+    return _ctx(request)
+
+
+def _ctx(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
 
 async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_ctx(request).db.transaction(write=False) as session:
+    async with _ctx(request).db.transaction(write=False) as session:
         yield session
 
 
 async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
     # scope="function" below: the commit happens before the response is sent, so a
     # 2xx always means the change is durable.
-    async with get_ctx(request).db.transaction(write=True) as session:
+    async with _ctx(request).db.transaction(write=True) as session:
         yield session
 
 

@@ -26,13 +26,13 @@ async def get_principal(
     return principal
 
 
-def require_service(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def require_service(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not principal.is_service:
         raise Forbidden("this operation needs the service or admin role")
     return principal
 
 
-def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not principal.is_admin:
         raise Forbidden("this operation needs the admin role")
     return principal
