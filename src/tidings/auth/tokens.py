@@ -16,6 +16,11 @@ from tidings.errors import Unauthorized
 from tidings.kit.types import RECIPIENT_ID_PATTERN, TENANT_ID_PATTERN
 
 LEEWAY_SECONDS = 30
+# A verified token is remembered for at most this long (and never past its exp), so a
+# client's next requests skip the signature check; a key withdrawn from the JWKS stops
+# being honoured within this time.
+VERIFIED_CACHE_SECONDS = 300
+VERIFIED_CACHE_SIZE = 4096
 _TENANT = re.compile(TENANT_ID_PATTERN)
 _SUB = re.compile(RECIPIENT_ID_PATTERN)
 _ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -29,6 +34,7 @@ class TokenVerifier:
         self._audience = settings.jwt_audience
         self._key: Any = None
         self._jwks: JWKSKeys | None = None
+        self._verified: dict[str, tuple[Principal, float]] = {}
         if settings.jwt_jwks_url:
             if http is None:
                 raise ConfigError("verifying with a JWKS URL needs an HTTP client")
@@ -48,6 +54,22 @@ class TokenVerifier:
             raise ConfigError("no JWT verification key configured")
 
     async def verify(self, token: str) -> Principal:
+        now = time.time()
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, until = remembered
+            if now < until:
+                return principal
+            del self._verified[token]
+        claims = await self._claims(token)
+        principal = _principal(claims)
+        until = min(float(claims["exp"]) + LEEWAY_SECONDS, now + VERIFIED_CACHE_SECONDS)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = (principal, until)
+        return principal
+
+    async def _claims(self, token: str) -> dict[str, Any]:
         key = self._key
         if self._jwks is not None:
             try:
@@ -83,7 +105,7 @@ class TokenVerifier:
                 isinstance(value, bool) or not isinstance(value, int | float)
             ):
                 raise Unauthorized(f"token's {name} claim must be a number")
-        return _principal(claims)
+        return claims
 
 
 def _principal(claims: dict[str, Any]) -> Principal:

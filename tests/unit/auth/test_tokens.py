@@ -17,7 +17,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tidings.auth.principal import Principal
-from tidings.auth.tokens import LEEWAY_SECONDS, TokenVerifier, issue_token
+from tidings.auth.tokens import (
+    LEEWAY_SECONDS,
+    VERIFIED_CACHE_SECONDS,
+    TokenVerifier,
+    issue_token,
+)
 from tidings.config import ConfigError, Settings, load_settings
 from tidings.errors import Unauthorized
 
@@ -369,3 +374,59 @@ def test_issue_token_with_only_a_jwks_url_is_a_config_error(tmp_path: Path) -> N
     )
     with pytest.raises(ConfigError, match="TIDINGS_JWT_PRIVATE_KEY"):
         issue_token(settings, tenant="acme", sub="u", roles=[], ttl_seconds=60)
+
+
+# --- verified tokens are remembered ----------------------------------------------------
+
+
+async def test_a_verified_token_is_checked_once_while_it_is_remembered(
+    verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = hs256(claims())
+    first = await verifier.verify(token)
+    decoded: list[str] = []
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: decoded.append("decode") or {})
+    assert await verifier.verify(token) == first
+    assert decoded == []
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(
+    verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = time.time()
+    token = hs256(claims(exp=int(now) + 60))
+    await verifier.verify(token)
+    # past exp and the leeway the token is verified again, and PyJWT (whose clock this
+    # test cannot move) would say it expired
+    monkeypatch.setattr(time, "time", lambda: now + 60 + LEEWAY_SECONDS + 1)
+
+    def expired(*_args: Any, **_kwargs: Any) -> Any:
+        raise jwt.ExpiredSignatureError("Signature has expired")
+
+    monkeypatch.setattr(jwt, "decode", expired)
+    assert "expired" in (await refused(verifier, token)).detail
+
+
+async def test_a_remembered_token_is_checked_again_after_the_cache_period(
+    verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = time.time()
+    token = hs256(claims(exp=int(now) + 3600))
+    await verifier.verify(token)
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        decoded.append("decode")
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    monkeypatch.setattr(time, "time", lambda: now + VERIFIED_CACHE_SECONDS + 1)
+    await verifier.verify(token)
+    assert decoded == ["decode"]
+
+
+async def test_refused_tokens_are_not_remembered(verifier: TokenVerifier) -> None:
+    token = hs256(claims(tenant="bad tenant!"))
+    for _ in range(2):
+        await refused(verifier, token)
