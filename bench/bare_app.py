@@ -1,4 +1,4 @@
-"""The ingest baseline: a bare FastAPI endpoint writing the same rows with the raw driver.
+"""The ingest and inbox baselines: bare FastAPI endpoints running the same SQL raw.
 
 ``POST /v1/notifications`` parses the same body and inserts one send row, one
 notification row and one delivery row per recipient into a migrated Tidings schema,
@@ -7,28 +7,37 @@ token check, tenants (one fixed tenant, seeded at start), recipient lookup and
 creation (the recipients named in ``BENCH_BARE_RECIPIENTS`` are seeded at start),
 idempotency, templates, the ORM, middleware and the outbox hand-over.
 
+``GET /v1/me/notifications?unread=true&limit=N`` and
+``GET /v1/me/notifications/unread-count`` run the inbox scenario's statements
+(``bench.inbox.statements`` and ``bench.inbox.parameters``, "now" taken per request)
+for the first recipient of ``BENCH_BARE_RECIPIENTS`` and answer the JSON Tidings
+answers: the same item fields and a ``next_cursor``, unsigned here. What they leave
+out: the token check, the ORM, cursor signing and middleware.
+
 SQLite: one aiosqlite connection (WAL, ``synchronous=NORMAL``, foreign keys on), each
 transaction ``BEGIN IMMEDIATE`` under an asyncio lock. PostgreSQL: a psycopg
 ``AsyncConnectionPool`` of 10 to 20 connections (Tidings' engine: 10 + 10 overflow).
 
 Served with ``uvicorn bench.bare_app:create_app --factory``; configured by
-``BENCH_BARE_KIND`` (sqlite|postgresql) and ``BENCH_BARE_DSN`` (file or libpq DSN).
+``BENCH_BARE_KIND`` (sqlite|postgresql), ``BENCH_BARE_DSN`` (file or libpq DSN),
+``BENCH_BARE_TENANT`` (default ``bare``) and ``BENCH_BARE_RECIPIENTS`` (default ``r1``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, status
+from fastapi import FastAPI, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from bench import rows
+from bench import inbox, rows
 from tidings.kit.ids import uuid7
 
 TENANT = "bare"
@@ -47,6 +56,30 @@ class Accepted(BaseModel):
     id: str
 
 
+class InboxItem(BaseModel):
+    id: str
+    send_id: str
+    template: str | None
+    category: str
+    priority: str
+    title: str
+    body: str
+    action_url: str | None
+    data: dict[str, Any]
+    created_at: datetime
+    read: bool
+    read_at: datetime | None
+
+
+class InboxPage(BaseModel):
+    items: list[InboxItem]
+    next_cursor: str | None
+
+
+class UnreadCount(BaseModel):
+    count: int
+
+
 def _statements(kind: str) -> tuple[str, str, str]:
     return (
         rows.insert_sql(kind, "sends", rows.SEND_COLUMNS),
@@ -55,10 +88,12 @@ def _statements(kind: str) -> tuple[str, str, str]:
     )
 
 
-def _rows(kind: str, payload: SendBody) -> tuple[tuple[Any, ...], list[Any], list[Any]]:
+def _rows(
+    kind: str, tenant: str, payload: SendBody
+) -> tuple[tuple[Any, ...], list[Any], list[Any]]:
     now = datetime.now(UTC)
     send_id = uuid7()
-    send = rows.send_row(kind, send_id, TENANT, now, payload.model_dump(exclude={"recipients"}))
+    send = rows.send_row(kind, send_id, tenant, now, payload.model_dump(exclude={"recipients"}))
     notifications, deliveries = [], []
     for recipient in payload.recipients:
         notification_id = uuid7()
@@ -66,7 +101,7 @@ def _rows(kind: str, payload: SendBody) -> tuple[tuple[Any, ...], list[Any], lis
             rows.notification_row(
                 kind,
                 notification_id,
-                TENANT,
+                tenant,
                 send_id,
                 recipient,
                 now,
@@ -75,12 +110,14 @@ def _rows(kind: str, payload: SendBody) -> tuple[tuple[Any, ...], list[Any], lis
             )
         )
         deliveries.append(
-            rows.delivery_row(kind, uuid7(), TENANT, send_id, notification_id, recipient, now)
+            rows.delivery_row(kind, uuid7(), tenant, send_id, notification_id, recipient, now)
         )
     return send, notifications, deliveries
 
 
-def _seed_rows(kind: str, recipients: list[str]) -> tuple[str, tuple[Any, ...], str, list[Any]]:
+def _seed_rows(
+    kind: str, tenant: str, recipients: list[str]
+) -> tuple[str, tuple[Any, ...], str, list[Any]]:
     now = rows.ts(kind, datetime.now(UTC))
     conflict = " ON CONFLICT DO NOTHING"
     mark = "?" if kind == "sqlite" else "%s"
@@ -94,22 +131,59 @@ def _seed_rows(kind: str, recipients: list[str]) -> tuple[str, tuple[Any, ...], 
     )
     return (
         tenant_sql,
-        (TENANT, json.dumps({}), now),
+        (tenant, json.dumps({}), now),
         recipient_sql,
-        [(TENANT, r, "{}", now, now) for r in recipients],
+        [(tenant, r, "{}", now, now) for r in recipients],
     )
+
+
+def _stamp(kind: str, value: Any) -> datetime:
+    """A timestamp as Tidings reads it: aware UTC (SQLite stores naive UTC text)."""
+    if kind == "sqlite":
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    stamp: datetime = value
+    return stamp.astimezone(UTC)
+
+
+def _item(kind: str, row: Sequence[Any]) -> InboxItem:
+    """The inbox view of a row of ``inbox.ITEM_COLUMNS``."""
+    values = dict(zip(inbox.ITEM_COLUMNS, row, strict=True))
+    data = json.loads(values["data"]) if kind == "sqlite" else values["data"]
+    read_at = None if values["read_at"] is None else _stamp(kind, values["read_at"])
+    return InboxItem(
+        id=values["id"],
+        send_id=values["send_id"],
+        template=values["template"],
+        category=values["category"],
+        priority=values["priority"],
+        title=values["title"],
+        body=values["body"],
+        action_url=values["action_url"],
+        data=data or {},
+        created_at=_stamp(kind, values["created_at"]),
+        read=read_at is not None,
+        read_at=read_at,
+    )
+
+
+def _cursor(last: InboxItem) -> str:
+    """The position after ``last``, ``[created_at, id]`` as base64url JSON (not signed)."""
+    body = json.dumps([last.created_at.isoformat(), last.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(body).decode().rstrip("=")
 
 
 def create_app() -> FastAPI:
     kind = os.environ.get("BENCH_BARE_KIND", "sqlite")
     dsn = os.environ["BENCH_BARE_DSN"]
+    tenant = os.environ.get("BENCH_BARE_TENANT", TENANT)
     recipients = os.environ.get("BENCH_BARE_RECIPIENTS", "r1").split(",")
     send_sql, notification_sql, delivery_sql = _statements(kind)
+    inbox_sql = inbox.statements(kind)
     state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tenant_sql, tenant_row, recipient_sql, recipient_rows = _seed_rows(kind, recipients)
+        tenant_sql, tenant_row, recipient_sql, recipient_rows = _seed_rows(kind, tenant, recipients)
         if kind == "sqlite":
             import aiosqlite
 
@@ -151,7 +225,7 @@ def create_app() -> FastAPI:
 
     @app.post("/v1/notifications", status_code=status.HTTP_202_ACCEPTED)
     async def create(payload: SendBody) -> Accepted:
-        send, notifications, deliveries = _rows(kind, payload)
+        send, notifications, deliveries = _rows(kind, tenant, payload)
         if kind == "sqlite":
             conn = state["conn"]
             async with state["lock"]:
@@ -171,5 +245,34 @@ def create_app() -> FastAPI:
                     await cur.executemany(notification_sql, notifications)
                     await cur.executemany(delivery_sql, deliveries)
         return Accepted(id=send[0])
+
+    async def read(name: str, limit: int = inbox.LIMIT) -> list[Any]:
+        """Run the inbox statement ``name`` for the first recipient, "now" being now."""
+        params = inbox.parameters(
+            kind, datetime.now(UTC), tenant=tenant, user=recipients[0], limit=limit
+        )[name]
+        if kind == "sqlite":
+            async with state["conn"].execute(inbox_sql[name], params) as cur:
+                return list(await cur.fetchall())
+        async with state["pool"].connection() as conn:
+            cur = await conn.execute(inbox_sql[name], params)
+            return list(await cur.fetchall())
+
+    @app.get("/v1/me/notifications")
+    async def inbox_page(
+        unread: bool = False, limit: Annotated[int, Query(ge=1, le=200)] = inbox.LIMIT
+    ) -> InboxPage:
+        if not unread:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "only unread=true is served here")
+        found = await read("page", limit)
+        items = [_item(kind, row) for row in found[:limit]]
+        return InboxPage(
+            items=items, next_cursor=_cursor(items[-1]) if len(found) > limit else None
+        )
+
+    @app.get("/v1/me/notifications/unread-count")
+    async def unread_count() -> UnreadCount:
+        (row,) = await read("count")
+        return UnreadCount(count=row[0])
 
     return app

@@ -210,7 +210,7 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
     if "postgresql" not in opts.databases:
         raise BenchError("celery_drain needs PostgreSQL (--database postgresql or both)")
     n = 200 if opts.quick else 2000
-    reps = 1 if opts.quick else 2
+    reps = 1 if opts.quick else 3
     result = ScenarioResult(NAME, TITLE, command="")
     sink = SinkProcess().start()
     ws.on_close(sink.stop)

@@ -249,10 +249,12 @@ def tidings_server(ws: Workspace, db: Database, **extra_env: str) -> Server:
     )
 
 
-def bare_server(db: Database) -> Server:
+def bare_server(db: Database, **extra_env: str) -> Server:
+    """``bench.bare_app`` on ``db``; ``extra_env`` sets its other ``BENCH_BARE_*`` variables."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
     env.update(BENCH_BARE_KIND=db.kind, BENCH_BARE_DSN=db.dsn, PYTHONPATH=str(ROOT))
+    env.update(extra_env)
     return Server(
         name=f"bare app ({db.kind})",
         argv=[

@@ -5,9 +5,11 @@ The table is bulk-loaded with the raw driver (sqlite3 executemany in transaction
 to ``per_send - 1`` of 9,999 other recipients, so the user has 10,000 items, every
 second one read. Tidings answers ``GET /v1/me/notifications?unread=true&limit=50`` and
 ``GET /v1/me/notifications/unread-count`` to sequential requests of one keep-alive
-httpx client. The baseline runs the statements Tidings sends (same SQL text, same
-parameters) through the raw async driver (aiosqlite, psycopg), timed in-process, so it
-has no HTTP, no JSON and no ORM.
+httpx client. The baseline is the bare FastAPI app of ``bench/bare_app.py`` on the same
+database, answering the same two requests of the same client by running ``statements``
+(same parameters) through the raw async driver (aiosqlite, psycopg pool): HTTP and JSON
+as Tidings, without its auth and ORM. The same statements timed in-process (no HTTP,
+no JSON) are reported in the notes, next to the HTTP floor.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from bench.harness import (
     Database,
     Options,
     Workspace,
+    bare_server,
     create_database,
     running,
     tidings_server,
@@ -47,34 +50,36 @@ AIM_P99_MS = 20.0
 AIM_RATIO = 0.4
 WARMUP = 30
 LIMIT = 50
-PROBE_INDEX = (
-    "CREATE INDEX ix_bench_probe_unread ON notifications (tenant_id, recipient_id, created_at) "
-    "WHERE read_at IS NULL AND archived_at IS NULL AND visible = 1"
+# the columns an inbox item shows (notification.repository.INBOX_COLUMNS), in its order
+ITEM_COLUMNS = (
+    "id",
+    "send_id",
+    "template",
+    "category",
+    "priority",
+    "title",
+    "body",
+    "action_url",
+    "data",
+    "created_at",
+    "read_at",
 )
-
-_COLUMNS = ", ".join(f"notifications.{c}" for c in rows.NOTIFICATION_COLUMNS)
+_COLUMNS = ", ".join(f"notifications.{c}" for c in ITEM_COLUMNS)
 _OWNED = (
     "notifications.tenant_id = {m} AND notifications.recipient_id = {m} "
-    "AND notifications.visible IS {true} AND notifications.archived_at IS NULL "
+    "AND notifications.visible = {true} AND notifications.archived_at IS NULL "
     "AND notifications.created_at <= {m}"
 )
 
 
-def statements(kind: str, *, probe: bool = False) -> dict[str, str]:
-    """The SQL that SQLAlchemy emits for the two inbox reads (see notification.repository).
-
-    ``probe``: the same reads with ``visible = true`` instead of ``visible IS true``, the
-    form that lets the partial index ``ix_notifications_unread`` serve them (on SQLite
-    with an index whose predicate says ``visible = 1``, which ``PROBE_INDEX`` creates).
-    """
+def statements(kind: str) -> dict[str, str]:
+    """The SQL that SQLAlchemy emits for the two inbox reads (see notification.repository)."""
     if kind == "sqlite":
         owned = _OWNED.format(m="?", true="1")
         limit = "LIMIT ? OFFSET ?"
     else:
         owned = _OWNED.format(m="%s", true="true")
         limit = "LIMIT %s"
-    if probe:
-        owned = owned.replace("visible IS ", "visible = ")
     return {
         "page": f"SELECT {_COLUMNS} FROM notifications WHERE {owned} "
         "AND notifications.read_at IS NULL "
@@ -84,12 +89,15 @@ def statements(kind: str, *, probe: bool = False) -> dict[str, str]:
     }
 
 
-def parameters(kind: str, now: datetime) -> dict[str, tuple[Any, ...]]:
+def parameters(
+    kind: str, now: datetime, *, tenant: str = TENANT, user: str = USER, limit: int = LIMIT
+) -> dict[str, tuple[Any, ...]]:
+    """The parameters of ``statements`` for ``user``'s first page of ``limit`` items."""
     stamp = rows.ts(kind, now)
-    page: tuple[Any, ...] = (TENANT, USER, stamp, LIMIT + 1)
+    page: tuple[Any, ...] = (tenant, user, stamp, limit + 1)
     if kind == "sqlite":
         page = (*page, 0)
-    return {"page": page, "count": (TENANT, USER, stamp)}
+    return {"page": page, "count": (tenant, user, stamp)}
 
 
 def _generate(total: int) -> tuple[list[Any], list[Any], list[Any]]:
@@ -189,6 +197,16 @@ def load_postgresql(db: Database, total: int) -> None:
         conn.execute("VACUUM ANALYZE notifications")
 
 
+def _page_ok(body: Any) -> None:
+    if len(body["items"]) != LIMIT or any(i["read"] for i in body["items"]):
+        raise BenchError("the unread page is not 50 unread items")
+
+
+def _count_ok(body: Any) -> None:
+    if body["count"] != USER_ITEMS // 2:
+        raise BenchError(f"unread count {body['count']}, not {USER_ITEMS // 2}")
+
+
 async def _time_http(
     client: httpx.AsyncClient, path: str, count: int, check: Callable[[Any], None]
 ) -> list[float]:
@@ -206,6 +224,16 @@ async def _time_http(
     return samples
 
 
+async def _inbox_samples(client: httpx.AsyncClient, count: int) -> dict[str, list[float]]:
+    """Both reads over HTTP, one after the other, through ``client``."""
+    return {
+        "page": await _time_http(
+            client, f"/v1/me/notifications?unread=true&limit={LIMIT}", count, _page_ok
+        ),
+        "count": await _time_http(client, "/v1/me/notifications/unread-count", count, _count_ok),
+    }
+
+
 async def _time_raw(run_once: Callable[[], Awaitable[Any]], count: int) -> list[float]:
     samples = []
     for i in range(WARMUP + count):
@@ -217,8 +245,8 @@ async def _time_raw(run_once: Callable[[], Awaitable[Any]], count: int) -> list[
     return samples
 
 
-async def raw_samples(db: Database, count: int, *, probe: bool = False) -> dict[str, list[float]]:
-    sql = statements(db.kind, probe=probe)
+async def raw_samples(db: Database, count: int) -> dict[str, list[float]]:
+    sql = statements(db.kind)
     params = parameters(db.kind, datetime.now(UTC))
     out: dict[str, list[float]] = {}
     if db.kind == "sqlite":
@@ -248,9 +276,9 @@ async def raw_samples(db: Database, count: int, *, probe: bool = False) -> dict[
     return out
 
 
-async def explain(db: Database, *, probe: bool = False) -> dict[str, str]:
+async def explain(db: Database) -> dict[str, str]:
     """The query plans, to say which index each read uses."""
-    sql = statements(db.kind, probe=probe)
+    sql = statements(db.kind)
     params = parameters(db.kind, datetime.now(UTC))
     plans = {}
     if db.kind == "sqlite":
@@ -265,20 +293,6 @@ async def explain(db: Database, *, probe: bool = False) -> dict[str, str]:
             lines = [str(r[0]).strip() for r in await cur.fetchall()]
             plans[name] = "; ".join(line for line in lines if "->" in line or "Scan" in line)[:300]
     return plans
-
-
-async def _probe(db: Database, count: int) -> tuple[dict[str, list[float]], dict[str, str]]:
-    """Time the index-friendly form of the reads (run after Tidings was measured)."""
-    if db.kind == "sqlite":
-        async with aiosqlite.connect(db.dsn, isolation_level=None) as conn:
-            await conn.execute(PROBE_INDEX)
-            await conn.execute("ANALYZE notifications")
-    try:
-        return await raw_samples(db, count, probe=True), await explain(db, probe=True)
-    finally:
-        if db.kind == "sqlite":
-            async with aiosqlite.connect(db.dsn, isolation_level=None) as conn:
-                await conn.execute("DROP INDEX ix_bench_probe_unread")
 
 
 async def run(ws: Workspace, opts: Options) -> ScenarioResult:
@@ -300,34 +314,25 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
             ) as client,
         ):
             task = await profiler.record(f"inbox-{kind}", server.pid, 10)
-
-            def page_ok(body: Any) -> None:
-                if len(body["items"]) != LIMIT or any(i["read"] for i in body["items"]):
-                    raise BenchError("the unread page is not 50 unread items")
-
-            def count_ok(body: Any) -> None:
-                if body["count"] != USER_ITEMS // 2:
-                    raise BenchError(f"unread count {body['count']}, not {USER_ITEMS // 2}")
-
-            ours = {
-                "page": await _time_http(
-                    client, f"/v1/me/notifications?unread=true&limit={LIMIT}", count, page_ok
-                ),
-                "count": await _time_http(
-                    client, "/v1/me/notifications/unread-count", count, count_ok
-                ),
-            }
+            ours = await _inbox_samples(client, count)
             await Profiler.finish(task)
             floor = await _time_http(client, "/healthz", count, lambda _body: None)
+        async with (
+            running(bare_server(db, BENCH_BARE_TENANT=TENANT, BENCH_BARE_RECIPIENTS=USER)) as bare,
+            httpx.AsyncClient(base_url=bare.base_url) as client,
+        ):
+            baseline = await _inbox_samples(client, count)
         plans = await explain(db)
-        probe, probe_plans = await _probe(db, count)
         labels = {
             "page": f"GET /v1/me/notifications?unread=true&limit={LIMIT}",
             "count": "GET /v1/me/notifications/unread-count",
         }
-        driver = "aiosqlite" if kind == "sqlite" else "psycopg AsyncConnection"
+        driver = "aiosqlite" if kind == "sqlite" else "psycopg"
         for name, label in labels.items():
-            cmd = f"{count} sequential {label} (httpx, keep-alive) / same SQL via {driver}"
+            cmd = (
+                f"{count} sequential {label} (httpx, keep-alive) / same SQL via {driver} "
+                "behind bench.bare_app (uvicorn), same client"
+            )
             for pct in (50, 99):
                 result.figures.append(
                     Figure(
@@ -336,7 +341,7 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
                         "ms",
                         "lower",
                         percentile(ours[name], pct),
-                        percentile(raw[name], pct),
+                        percentile(baseline[name], pct),
                         aim_ratio=AIM_RATIO if pct == 50 else None,
                         aim_value=AIM_P99_MS if pct == 99 else None,
                         command=cmd,
@@ -347,28 +352,23 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
             + "; ".join(f"{name}: `{plan}`" for name, plan in plans.items())
         )
         result.notes.append(
+            f"{kind}: the same SQL in-process through "
+            + ("aiosqlite" if kind == "sqlite" else "psycopg AsyncConnection")
+            + " (no HTTP, no JSON): "
+            + "; ".join(
+                f"{name} p50 {percentile(raw[name], 50):.2f} ms, "
+                f"p99 {percentile(raw[name], 99):.2f} ms"
+                for name in raw
+            )
+            + "."
+        )
+        result.notes.append(
             f"{kind}: HTTP floor, `GET /healthz` through the same client: p50 "
             f"{percentile(floor, 50):.2f} ms, p99 {percentile(floor, 99):.2f} ms."
         )
-        result.notes.append(
-            f"{kind}: fix probe, the raw reads with `visible = true` so that the partial "
-            "unread index serves them"
-            + (
-                " (SQLite: with an extra index whose predicate says `visible = 1`)"
-                if kind == "sqlite"
-                else ""
-            )
-            + ": "
-            + "; ".join(
-                f"{name} p50 {percentile(probe[name], 50):.2f} ms (now "
-                f"{percentile(raw[name], 50):.2f} ms), p99 {percentile(probe[name], 99):.2f} ms"
-                for name in probe
-            )
-            + "; plans: "
-            + "; ".join(f"{name}: `{plan}`" for name, plan in probe_plans.items())
-        )
     result.notes.append(
-        "The ratio compares a full HTTP round trip (client, uvicorn, auth, ORM, JSON) with "
-        "the bare query in-process; p50 carries the ratio aim, p99 the absolute aim."
+        "The ratio compares two HTTP round trips through the same client: Tidings (uvicorn, "
+        "auth, ORM, JSON) and the bare app (uvicorn, the same SQL with the raw driver, JSON, "
+        "no auth); p50 carries the ratio aim, p99 the absolute aim."
     )
     return result
