@@ -2,9 +2,9 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TIDINGS_DATA_DIR=/var/lib/tidings
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
-RUN pip install --no-cache-dir . && useradd --system --home /var/lib/tidings tidings \
+RUN pip install --no-cache-dir -c constraints.txt . && useradd --system --home /var/lib/tidings tidings \
     && mkdir -p /var/lib/tidings && chown tidings /var/lib/tidings
 USER tidings
 EXPOSE 8000

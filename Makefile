@@ -13,10 +13,10 @@ PYTEST := $(VENV)/bin/pytest
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv with Tidings installed editable (idempotent)
@@ -43,7 +43,7 @@ format: install ## apply ruff's formatting and safe fixes
 
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	@touch $(BENCH_STAMP)
 
 bench: install $(BENCH_STAMP) ## run the benchmarks into docs/benchmarks.md (ARGS="--quick --scenario ingest ...")
