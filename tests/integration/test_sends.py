@@ -6,9 +6,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
-from tests.conftest import Service, Tokens
+from tests.conftest import Service, Tokens, running
 from tests.integration.helpers import deliveries, send, settled
+from tidings.config import Settings
+from tidings.models import Delivery, Notification
+from tidings.send import repository as send_repository
 
 
 async def test_literal_send_to_unknown_recipient_reaches_inbox(
@@ -324,3 +328,56 @@ async def test_only_in_app_sends_appear_in_the_inbox(service: Service, tokens: T
     assert [i["title"] for i in inbox["items"]] == ["both"]
     count = await service.client.get("/v1/me/notifications/unread-count", headers=tokens.user("a"))
     assert count.json() == {"count": 1}
+
+
+@pytest.mark.parametrize("copy_from", [1, 10**9], ids=["copy", "insert"])
+async def test_a_large_send_writes_the_same_rows_either_way(
+    settings: Settings, tokens: Tokens, monkeypatch: pytest.MonkeyPatch, copy_from: int
+) -> None:
+    """PostgreSQL writes the rows of a large send with COPY; they must be the rows an
+    INSERT writes (every column, JSON, booleans, timestamps, NULLs)."""
+    monkeypatch.setattr(send_repository, "COPY_FROM_ROWS", copy_from)
+    people = [f"p{i}" for i in range(6)]
+    async with running(settings, run_deliveries=False) as svc:
+        for person in people[:4]:  # two without an address: their e-mail is suppressed
+            await svc.client.put(
+                f"/v1/recipients/{person}",
+                json={"email": f"{person}@example.test"},
+                headers=tokens.service(),
+            )
+        accepted = await send(
+            svc.client,
+            tokens,
+            recipients=people,
+            title="Interview on Monday",
+            body="Bring your portfolio",
+            action_url="https://jobs.example/i/1",
+            channels=["in_app", "email"],
+            send_at=(svc.ctx.clock.now() + timedelta(hours=1)).isoformat(),
+        )
+        async with svc.ctx.db.transaction(write=False) as session:
+            rows = {
+                table.name: [
+                    dict(row._mapping)
+                    for row in await session.execute(
+                        select(table).where(table.c.send_id == accepted["id"])
+                    )
+                ]
+                for table in (Notification.__table__, Delivery.__table__)
+            }
+    notifications, deliveries_ = rows["notifications"], rows["deliveries"]
+    assert len(notifications) == 6 and len(deliveries_) == 12
+    first = notifications[0]
+    assert first["data"] == {}
+    assert first["content"]["email"]["subject"] == "Interview on Monday"
+    assert first["action_url"] == "https://jobs.example/i/1"
+    assert first["visible"] is True and first["read_at"] is None
+    assert first["created_at"].tzinfo is not None
+    statuses = sorted((d["channel"], d["status"], d["reason"]) for d in deliveries_)
+    assert statuses == sorted(
+        [("in_app", "scheduled", "send_at")] * 6
+        + [("email", "scheduled", "send_at")] * 4
+        + [("email", "suppressed", "no_address")] * 2
+    )
+    assert {d["attempts"] for d in deliveries_} == {0}
+    assert all(d["payload"] is None and d["sent_at"] is None for d in deliveries_)
