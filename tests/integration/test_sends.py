@@ -11,8 +11,8 @@ from sqlalchemy import select
 from tests.conftest import Service, Tokens, running
 from tests.integration.helpers import deliveries, send, settled
 from tidings.config import Settings
-from tidings.models import Delivery, Notification
-from tidings.send import repository as send_repository
+from tidings.kit import sql
+from tidings.models import Delivery, LiveEvent, Notification
 
 
 async def test_literal_send_to_unknown_recipient_reaches_inbox(
@@ -336,7 +336,7 @@ async def test_a_large_send_writes_the_same_rows_either_way(
 ) -> None:
     """PostgreSQL writes the rows of a large send with COPY; they must be the rows an
     INSERT writes (every column, JSON, booleans, timestamps, NULLs)."""
-    monkeypatch.setattr(send_repository, "COPY_FROM_ROWS", copy_from)
+    monkeypatch.setattr(sql, "COPY_FROM_ROWS", copy_from)
     people = [f"p{i}" for i in range(6)]
     async with running(settings, run_deliveries=False) as svc:
         for person in people[:4]:  # two without an address: their e-mail is suppressed
@@ -355,7 +355,16 @@ async def test_a_large_send_writes_the_same_rows_either_way(
             channels=["in_app", "email"],
             send_at=(svc.ctx.clock.now() + timedelta(hours=1)).isoformat(),
         )
+        now = await send(
+            svc.client, tokens, recipients=people, title="Offer", body="Congratulations"
+        )
         async with svc.ctx.db.transaction(write=False) as session:
+            events = [
+                (event.seq, event.type, event.data)
+                for event in await session.scalars(
+                    select(LiveEvent).where(LiveEvent.recipient_id == "p0").order_by(LiveEvent.seq)
+                )
+            ]
             rows = {
                 table.name: [
                     dict(row._mapping)
@@ -365,6 +374,12 @@ async def test_a_large_send_writes_the_same_rows_either_way(
                 ]
                 for table in (Notification.__table__, Delivery.__table__)
             }
+    (created_seq, created, item), (count_seq, counted, count) = [
+        (seq, kind, data.get("title", data.get("count"))) for seq, kind, data in events
+    ]
+    assert (created, item, counted, count) == ("notification.created", "Offer", "unread_count", 1)
+    assert count_seq == created_seq + 1
+    assert now["id"] != accepted["id"]
     notifications, deliveries_ = rows["notifications"], rows["deliveries"]
     assert len(notifications) == 6 and len(deliveries_) == 12
     first = notifications[0]

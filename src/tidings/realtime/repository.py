@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.kit.sql import dialect_insert
+from tidings.kit.sql import copies, copy_rows, dialect_insert
 from tidings.models import LiveCounter, LiveEvent
 
 
@@ -48,7 +48,10 @@ async def append(
             }
         )
         frames.append((recipient, {"type": kind, "seq": seq, "data": data}))
-    await session.execute(_EVENTS_INSERT, records)
+    if copies(session, records):
+        await copy_rows(session, _EVENTS, records)
+    else:
+        await session.execute(_EVENTS_INSERT, records)
     return frames
 
 

@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.kit.sql import is_postgresql
+from tidings.kit.sql import copies, copy_rows
 from tidings.models import Delivery, Notification, Send, Suppression
 
 # Core inserts on the tables: the ORM's bulk path adds per-row work these rows do not need
@@ -22,11 +22,6 @@ async def insert_send(session: AsyncSession, send: dict[str, Any]) -> None:
     await session.execute(_SEND, [send])
 
 
-# From this many rows on, PostgreSQL takes them through COPY (about twice as fast as the
-# pipelined INSERTs for the thousands of rows of a bulk or topic send; slower for a few)
-COPY_FROM_ROWS = 200
-
-
 async def insert_rows(
     session: AsyncSession, notifications: list[dict[str, Any]], deliveries: list[dict[str, Any]]
 ) -> None:
@@ -35,31 +30,11 @@ async def insert_rows(
         (_NOTIFICATIONS.table, _NOTIFICATIONS, notifications),
         (_DELIVERIES.table, _DELIVERIES, deliveries),
     ):
-        if len(rows) >= COPY_FROM_ROWS and is_postgresql(session):
-            await _copy(session, cast(Table, table), rows)
+        if copies(session, rows):
+            await copy_rows(session, cast(Table, table), rows)
             continue
         for start in range(0, len(rows), 1000):
             await session.execute(statement, rows[start : start + 1000])
-
-
-async def _copy(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    """``COPY table FROM STDIN`` in the session's transaction. Every row has the same keys;
-    each value goes through its column type's bind processing, as in an INSERT."""
-    connection = await session.connection()
-    dialect = connection.dialect
-    columns = list(rows[0])
-    processors = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
-    ]
-    plan = list(zip(columns, processors, strict=True))
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-    async with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            await copy.write_row(
-                [row[name] if process is None else process(row[name]) for name, process in plan]
-            )
 
 
 async def suppressed_addresses(
