@@ -39,6 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bench import inbox, rows
 from tidings.kit.ids import uuid7
+from tidings.notification.schemas import InboxItem, InboxPage, UnreadCount
+from tidings.notification.service import item_from_values
 
 TENANT = "bare"
 
@@ -54,30 +56,6 @@ class SendBody(BaseModel):
 
 class Accepted(BaseModel):
     id: str
-
-
-class InboxItem(BaseModel):
-    id: str
-    send_id: str
-    template: str | None
-    category: str
-    priority: str
-    title: str
-    body: str
-    action_url: str | None
-    data: dict[str, Any]
-    created_at: datetime
-    read: bool
-    read_at: datetime | None
-
-
-class InboxPage(BaseModel):
-    items: list[InboxItem]
-    next_cursor: str | None
-
-
-class UnreadCount(BaseModel):
-    count: int
 
 
 def _statements(kind: str) -> tuple[str, str, str]:
@@ -146,24 +124,14 @@ def _stamp(kind: str, value: Any) -> datetime:
 
 
 def _item(kind: str, row: Sequence[Any]) -> InboxItem:
-    """The inbox view of a row of ``inbox.ITEM_COLUMNS``."""
+    """The inbox view of a row of ``inbox.ITEM_COLUMNS`` (Tidings' own item model)."""
     values = dict(zip(inbox.ITEM_COLUMNS, row, strict=True))
-    data = json.loads(values["data"]) if kind == "sqlite" else values["data"]
-    read_at = None if values["read_at"] is None else _stamp(kind, values["read_at"])
-    return InboxItem(
-        id=values["id"],
-        send_id=values["send_id"],
-        template=values["template"],
-        category=values["category"],
-        priority=values["priority"],
-        title=values["title"],
-        body=values["body"],
-        action_url=values["action_url"],
-        data=data or {},
-        created_at=_stamp(kind, values["created_at"]),
-        read=read_at is not None,
-        read_at=read_at,
-    )
+    if kind == "sqlite":
+        values["data"] = json.loads(values["data"])
+    values["created_at"] = _stamp(kind, values["created_at"])
+    if values["read_at"] is not None:
+        values["read_at"] = _stamp(kind, values["read_at"])
+    return item_from_values(values)
 
 
 def _cursor(last: InboxItem) -> str:
