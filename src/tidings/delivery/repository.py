@@ -94,7 +94,8 @@ async def record_many(
     One fencing read (locking the rows on PostgreSQL) and one executemany ``UPDATE``
     per shape of ``values``, instead of a statement per delivery; returns the ids
     written. The write transaction holds the rows (SQLite: the database) from the read
-    to the update, so a claim cannot change in between.
+    to the update, so a claim cannot change in between; the ``UPDATE`` repeats the
+    fence all the same, so no path can write over a newer claim.
     """
     if not outcomes:
         return set()
@@ -111,13 +112,17 @@ async def record_many(
             continue
         shape = tuple(sorted(values))
         shapes.setdefault(shape, []).append(
-            {**{f"v_{key}": values[key] for key in shape}, "b_id": delivery_id}
+            {**{f"v_{key}": values[key] for key in shape}, "b_id": delivery_id, "b_at": attempt}
         )
     table = cast(Table, Delivery.__table__)
     for shape, params in shapes.items():
         await session.execute(
             update(table)
-            .where(table.c.id == bindparam("b_id"))
+            .where(
+                table.c.id == bindparam("b_id"),
+                table.c.status == "sending",
+                table.c.attempts == bindparam("b_at"),
+            )
             .values({key: bindparam(f"v_{key}") for key in shape}),
             params,
         )
