@@ -16,11 +16,15 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from tidings.kit import sqlite
 from tidings.kit.jobs import drop_after_commit, take_after_commit
 
 log = logging.getLogger(__name__)
 
 _WRITE_OPTION = "tidings_write"
+
+# how long a statement waits for another process's lock on the SQLite file
+SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
 def _install_sqlite_settings(engine: AsyncEngine) -> None:
@@ -28,12 +32,12 @@ def _install_sqlite_settings(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # let SQLAlchemy's "begin" event issue BEGIN itself (see _on_begin)
-        dbapi_connection.isolation_level = None
+        # the connection opens with isolation_level None: SQLAlchemy's "begin" event issues
+        # BEGIN itself (see _on_begin); waiting for other processes' locks is the
+        # connector's (SQLITE_BUSY_TIMEOUT_MS)
         cursor = dbapi_connection.cursor()
         for pragma in (
             "PRAGMA journal_mode=WAL",
-            "PRAGMA busy_timeout=15000",
             "PRAGMA synchronous=NORMAL",
             "PRAGMA foreign_keys=ON",
         ):
@@ -60,7 +64,9 @@ class Database:
             # lists of ids Tidings passes (IN with hundreds of values) that plan was
             # 25x slower than a custom one (measured in bench/fanout).
             kwargs["connect_args"] = {"options": "-c plan_cache_mode=force_custom_plan"}
-        if not self.is_sqlite:
+        if self.is_sqlite:
+            kwargs["async_creator"] = sqlite.connector(url, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
+        else:
             kwargs.update(
                 pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=10
             )
