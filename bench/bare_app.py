@@ -14,8 +14,9 @@ for the first recipient of ``BENCH_BARE_RECIPIENTS`` and answer the JSON Tidings
 answers: the same item fields and a ``next_cursor``, unsigned here. What they leave
 out: the token check, the ORM, cursor signing and middleware.
 
-SQLite: one aiosqlite connection (WAL, ``synchronous=NORMAL``, foreign keys on), each
-transaction ``BEGIN IMMEDIATE`` under an asyncio lock. PostgreSQL: a psycopg
+SQLite: one sqlite3 connection used on the event loop's thread, as Tidings' own
+connections are (``tidings.kit.sqlite``; WAL, ``synchronous=NORMAL``, foreign keys on),
+each transaction ``BEGIN IMMEDIATE`` under an asyncio lock. PostgreSQL: a psycopg
 ``AsyncConnectionPool`` of 10 to 20 connections (Tidings' engine: 10 + 10 overflow).
 
 Served with ``uvicorn bench.bare_app:create_app --factory``; configured by
@@ -29,6 +30,7 @@ import asyncio
 import base64
 import json
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -153,23 +155,20 @@ def create_app() -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tenant_sql, tenant_row, recipient_sql, recipient_rows = _seed_rows(kind, tenant, recipients)
         if kind == "sqlite":
-            import aiosqlite
-
-            conn = await aiosqlite.connect(dsn, isolation_level=None)
+            conn = sqlite3.connect(dsn, isolation_level=None, timeout=15)
             for pragma in (
                 "PRAGMA journal_mode=WAL",
-                "PRAGMA busy_timeout=15000",
                 "PRAGMA synchronous=NORMAL",
                 "PRAGMA foreign_keys=ON",
             ):
-                await conn.execute(pragma)
-            await conn.execute(tenant_sql, tenant_row)
-            await conn.executemany(recipient_sql, recipient_rows)
+                conn.execute(pragma)
+            conn.execute(tenant_sql, tenant_row)
+            conn.executemany(recipient_sql, recipient_rows)
             state.update(conn=conn, lock=asyncio.Lock())
             try:
                 yield
             finally:
-                await conn.close()
+                conn.close()
         else:
             from psycopg_pool import AsyncConnectionPool
 
@@ -197,15 +196,15 @@ def create_app() -> FastAPI:
         if kind == "sqlite":
             conn = state["conn"]
             async with state["lock"]:
-                await conn.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE")
                 try:
-                    await conn.execute(send_sql, send)
-                    await conn.executemany(notification_sql, notifications)
-                    await conn.executemany(delivery_sql, deliveries)
+                    conn.execute(send_sql, send)
+                    conn.executemany(notification_sql, notifications)
+                    conn.executemany(delivery_sql, deliveries)
                 except BaseException:
-                    await conn.execute("ROLLBACK")
+                    conn.execute("ROLLBACK")
                     raise
-                await conn.execute("COMMIT")
+                conn.execute("COMMIT")
         else:
             async with state["pool"].connection() as conn, conn.transaction():
                 await conn.execute(send_sql, send)
@@ -220,8 +219,7 @@ def create_app() -> FastAPI:
             kind, datetime.now(UTC), tenant=tenant, user=recipients[0], limit=limit
         )[name]
         if kind == "sqlite":
-            async with state["conn"].execute(inbox_sql[name], params) as cur:
-                return list(await cur.fetchall())
+            return state["conn"].execute(inbox_sql[name], params).fetchall()
         async with state["pool"].connection() as conn:
             cur = await conn.execute(inbox_sql[name], params)
             return list(await cur.fetchall())

@@ -7,13 +7,15 @@ second one read. Tidings answers ``GET /v1/me/notifications?unread=true&limit=50
 ``GET /v1/me/notifications/unread-count`` to sequential requests of one keep-alive
 httpx client. The baseline is the bare FastAPI app of ``bench/bare_app.py`` on the same
 database, answering the same two requests of the same client by running ``statements``
-(same parameters) through the raw async driver (aiosqlite, psycopg pool): HTTP and JSON
+(same parameters) through the raw driver (sqlite3 on the event loop's thread as in
+Tidings, a psycopg pool): HTTP and JSON
 as Tidings, without its auth and ORM. The same statements timed in-process (no HTTP,
 no JSON) are reported in the notes, next to the HTTP floor.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sqlite3
 import time
@@ -21,7 +23,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiosqlite
 import httpx
 import psycopg
 
@@ -239,17 +240,19 @@ async def raw_samples(db: Database, count: int) -> dict[str, list[float]]:
     params = parameters(db.kind, datetime.now(UTC))
     out: dict[str, list[float]] = {}
     if db.kind == "sqlite":
-        async with aiosqlite.connect(db.dsn, isolation_level=None) as conn:
+        conn = sqlite3.connect(db.dsn, isolation_level=None)
+        try:
 
             def query(name: str) -> Callable[[], Awaitable[Any]]:
                 async def once() -> Any:
-                    async with conn.execute(sql[name], params[name]) as cur:
-                        return await cur.fetchall()
+                    return conn.execute(sql[name], params[name]).fetchall()
 
                 return once
 
             for name in sql:
                 out[name] = await _time_raw(query(name), count)
+        finally:
+            conn.close()
         return out
     async with await psycopg.AsyncConnection.connect(db.dsn, autocommit=True) as pg:
 
@@ -271,10 +274,10 @@ async def explain(db: Database) -> dict[str, str]:
     params = parameters(db.kind, datetime.now(UTC))
     plans = {}
     if db.kind == "sqlite":
-        async with aiosqlite.connect(db.dsn) as conn:
+        with contextlib.closing(sqlite3.connect(db.dsn)) as conn:
             for name in sql:
-                async with conn.execute("EXPLAIN QUERY PLAN " + sql[name], params[name]) as cur:
-                    plans[name] = "; ".join(str(r[-1]) for r in await cur.fetchall())
+                found = conn.execute("EXPLAIN QUERY PLAN " + sql[name], params[name]).fetchall()
+                plans[name] = "; ".join(str(r[-1]) for r in found)
         return plans
     async with await psycopg.AsyncConnection.connect(db.dsn, autocommit=True) as pg:
         for name in sql:
@@ -316,7 +319,7 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
             "page": f"GET /v1/me/notifications?unread=true&limit={LIMIT}",
             "count": "GET /v1/me/notifications/unread-count",
         }
-        driver = "aiosqlite" if kind == "sqlite" else "psycopg"
+        driver = "sqlite3" if kind == "sqlite" else "psycopg"
         for name, label in labels.items():
             cmd = (
                 f"{count} sequential {label} (httpx, keep-alive) / same SQL via {driver} "
@@ -342,7 +345,7 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
         )
         result.notes.append(
             f"{kind}: the same SQL in-process through "
-            + ("aiosqlite" if kind == "sqlite" else "psycopg AsyncConnection")
+            + ("sqlite3" if kind == "sqlite" else "psycopg AsyncConnection")
             + " (no HTTP, no JSON): "
             + "; ".join(
                 f"{name} p50 {percentile(raw[name], 50):.2f} ms, "
