@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,23 +21,6 @@ async def document(
     if for_update:
         query = query.with_for_update()
     return dict(await session.scalar(query) or {})
-
-
-async def documents(
-    session: AsyncSession, tenant_id: str, recipient_ids: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """The documents of those recipients that have one."""
-    found: dict[str, dict[str, Any]] = {}
-    ids = list(recipient_ids)
-    for start in range(0, len(ids), 500):
-        rows = await session.execute(
-            select(PreferenceSet.recipient_id, PreferenceSet.document).where(
-                PreferenceSet.tenant_id == tenant_id,
-                PreferenceSet.recipient_id.in_(ids[start : start + 500]),
-            )
-        )
-        found.update({rid: dict(doc) for rid, doc in rows})
-    return found
 
 
 async def store(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.context import AppContext
@@ -14,8 +16,12 @@ from tidings.tenant.service import ensure_tenant
 
 
 async def tenant_defaults(session: AsyncSession, tenant_id: str) -> rules.Preferences:
-    settings = await tenant_repository.settings_of(session, tenant_id)
-    return rules.normalize(settings.get("preference_defaults"))
+    return defaults_of(await tenant_repository.settings_of(session, tenant_id))
+
+
+def defaults_of(tenant_settings: dict[str, Any]) -> rules.Preferences:
+    """The preference defaults held in a tenant's settings."""
+    return rules.normalize(tenant_settings.get("preference_defaults"))
 
 
 async def read(

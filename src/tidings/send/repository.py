@@ -2,20 +2,75 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.kit.sql import copies, copy_rows
-from tidings.models import Delivery, Notification, Send, Suppression
+from tidings.models import (
+    Delivery,
+    Notification,
+    PreferenceSet,
+    Recipient,
+    Send,
+    Suppression,
+    Tenant,
+)
 
 # Core inserts on the tables: the ORM's bulk path adds per-row work these rows do not need
 _SEND = insert(cast(Table, Send.__table__))
 _NOTIFICATIONS = insert(cast(Table, Notification.__table__))
 _DELIVERIES = insert(cast(Table, Delivery.__table__))
+
+
+@dataclass
+class Audience:
+    """What a send needs to know of its tenant and recipients, read in one statement."""
+
+    tenant_settings: dict[str, Any] = field(default_factory=dict)
+    recipients: dict[str, Recipient] = field(default_factory=dict)  # those that exist
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # their preferences
+
+
+# the tenant's row, joined to the recipients asked for and their preference documents
+_AUDIENCE = (
+    select(Tenant.settings, Recipient, PreferenceSet.document)
+    .select_from(Tenant)
+    .outerjoin(
+        Recipient,
+        and_(Recipient.tenant_id == Tenant.id, Recipient.id.in_(bindparam("ids", expanding=True))),
+    )
+    .outerjoin(
+        PreferenceSet,
+        and_(
+            PreferenceSet.tenant_id == Recipient.tenant_id,
+            PreferenceSet.recipient_id == Recipient.id,
+        ),
+    )
+    .where(Tenant.id == bindparam("tenant_id"))
+)
+
+
+async def audience(session: AsyncSession, tenant_id: str, recipient_ids: Sequence[str]) -> Audience:
+    """The tenant's settings, the recipients of ``recipient_ids`` that exist, and the
+    preference documents of those that have one."""
+    found = Audience()
+    ids = list(recipient_ids)
+    for start in range(0, len(ids), 500):
+        rows = await session.execute(
+            _AUDIENCE, {"tenant_id": tenant_id, "ids": ids[start : start + 500]}
+        )
+        for settings, recipient, document in rows:
+            found.tenant_settings = dict(settings or {})
+            if recipient is not None:
+                found.recipients[recipient.id] = recipient
+                if document is not None:
+                    found.documents[recipient.id] = dict(document)
+    return found
 
 
 async def insert_send(session: AsyncSession, send: dict[str, Any]) -> None:

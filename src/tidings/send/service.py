@@ -16,7 +16,6 @@ from tidings.kit.jobs import after_commit
 from tidings.models import Recipient, Send, Template
 from tidings.notification import service as inbox
 from tidings.optout import service as optout
-from tidings.preference import repository as preference_repository
 from tidings.preference import rules
 from tidings.preference import service as preference_service
 from tidings.push import repository as push_repository
@@ -248,11 +247,12 @@ async def materialize(
 ) -> tuple[list[NotificationRef], list[Due]]:
     """Create notifications and deliveries for ``recipient_ids``; returns refs and due ids."""
     tenant_id, channels = plan.tenant_id, plan.channels
-    recipients = await recipient_repository.get_many(session, tenant_id, recipient_ids)
+    audience = await repository.audience(session, tenant_id, recipient_ids)
+    recipients = audience.recipients
     await recipient_repository.create_empty(
         session, tenant_id, [r for r in recipient_ids if r not in recipients], now
     )
-    targets = await _targets(session, plan, recipients, recipient_ids, now)
+    targets = await _targets(session, plan, audience, recipient_ids, now)
     visible_at = plan.send_at or now
     batch = _Batch()
     refs: list[NotificationRef] = []
@@ -345,11 +345,12 @@ class _Targets:
 async def _targets(
     session: AsyncSession,
     plan: Plan,
-    recipients: dict[str, Recipient],
+    audience: repository.Audience,
     recipient_ids: list[str],
     now: datetime,
 ) -> _Targets:
     tenant_id, channels = plan.tenant_id, plan.channels
+    recipients = audience.recipients
     found = _Targets()
     for channel, attribute in _ADDRESS_FIELD.items():
         if channel in channels:
@@ -374,21 +375,20 @@ async def _targets(
     if "webhook" in channels:
         found.webhooks = await webhooks.endpoints_for(session, tenant_id, plan.category)
     if plan.options.kind != "digest":  # a digest was decided on when its items were
-        await _decide(session, plan, recipients, recipient_ids, now, found)
+        _decide(plan, audience, recipient_ids, now, found)
     return found
 
 
-async def _decide(
-    session: AsyncSession,
+def _decide(
     plan: Plan,
-    recipients: dict[str, Recipient],
+    audience: repository.Audience,
     recipient_ids: list[str],
     now: datetime,
     found: _Targets,
 ) -> None:
     """Apply preferences (switches, quiet hours, digests) to every recipient's channels."""
-    tenant_doc = await preference_service.tenant_defaults(session, plan.tenant_id)
-    docs = await preference_repository.documents(session, plan.tenant_id, recipient_ids)
+    recipients, docs = audience.recipients, audience.documents
+    tenant_doc = preference_service.defaults_of(audience.tenant_settings)
     if not tenant_doc and not docs:
         return  # built-in defaults: every channel on, no quiet hours, no digest
     at = plan.send_at or now
