@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, case, func, select, true, update
+from sqlalchemy import ColumnElement, Row, bindparam, case, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.kit.sql import newest_first
@@ -132,13 +132,31 @@ async def archive(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+# the unread counts, built once (building the expression cost more than running it)
+_UNREAD = (
+    Notification.tenant_id == bindparam("tenant_id"),
+    Notification.visible == true(),
+    Notification.archived_at.is_(None),
+    Notification.read_at.is_(None),
+    Notification.created_at <= bindparam("now"),
+)
+_UNREAD_COUNT = (
+    select(func.count())
+    .select_from(Notification)
+    .where(*_UNREAD, Notification.recipient_id == bindparam("recipient_id"))
+)
+_UNREAD_COUNTS = (
+    select(Notification.recipient_id, func.count())
+    .where(*_UNREAD, Notification.recipient_id.in_(bindparam("ids", expanding=True)))
+    .group_by(Notification.recipient_id)
+)
+
+
 async def unread_count(
     session: AsyncSession, tenant_id: str, recipient_id: str, now: datetime
 ) -> int:
     count = await session.scalar(
-        select(func.count())
-        .select_from(Notification)
-        .where(*_owned(tenant_id, recipient_id, now), Notification.read_at.is_(None))
+        _UNREAD_COUNT, {"tenant_id": tenant_id, "recipient_id": recipient_id, "now": now}
     )
     return int(count or 0)
 
@@ -177,16 +195,7 @@ async def unread_counts(
     counts = dict.fromkeys(ids, 0)
     for start in range(0, len(ids), 500):
         rows = await session.execute(
-            select(Notification.recipient_id, func.count())
-            .where(
-                Notification.tenant_id == tenant_id,
-                Notification.recipient_id.in_(ids[start : start + 500]),
-                Notification.visible == true(),
-                Notification.archived_at.is_(None),
-                Notification.read_at.is_(None),
-                Notification.created_at <= now,
-            )
-            .group_by(Notification.recipient_id)
+            _UNREAD_COUNTS, {"tenant_id": tenant_id, "ids": ids[start : start + 500], "now": now}
         )
         counts.update({rid: int(n) for rid, n in rows})
     return counts
