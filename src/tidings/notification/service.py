@@ -46,9 +46,13 @@ def item(row: Notification | Row[Any]) -> InboxItem:
 
 
 def item_from_values(values: dict[str, Any]) -> InboxItem:
-    """The inbox view of a notification about to be inserted (a dict of its columns)."""
+    """The inbox view of a notification about to be inserted (a dict of its columns).
+
+    The values were built by Tidings itself, already of the item's types: the model is
+    constructed without validating them again (10,000 of them in a fan-out).
+    """
     read_at = values.get("read_at")
-    return InboxItem(
+    return InboxItem.model_construct(
         id=values["id"],
         send_id=values["send_id"],
         template=values["template"],
