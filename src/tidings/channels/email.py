@@ -75,6 +75,15 @@ class _SharedHeaders(HeaderRegistry):
     def __init__(self) -> None:
         super().__init__()
         self._shared = functools.lru_cache(maxsize=2048)(super().__call__)
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        # the library builds a new class for every header it parses; build one per name
+        key = name.lower()
+        found = self._classes.get(key)
+        if found is None:
+            found = self._classes[key] = super().__getitem__(name)
+        return found
 
     def __call__(self, name: str, value: Any) -> BaseHeader:
         if isinstance(value, str) and name.lower() in self.SHARED:

@@ -111,6 +111,19 @@ def test_date_is_current_utc() -> None:
     assert before <= sent_at <= datetime.now(UTC) + timedelta(seconds=1)
 
 
+def test_messages_share_header_classes_not_values() -> None:
+    first = build_mime(make_message(target="ann@example.com"), default_sender=DEFAULT_SENDER)
+    second = build_mime(
+        make_message(target="bob@example.com", delivery_id="0190a4c2-7d1e-7000-8000-000000000002"),
+        default_sender=DEFAULT_SENDER,
+    )
+
+    for name in ("To", "Message-ID", "From"):
+        assert type(first[name]) is type(second[name])
+    assert (str(first["To"]), str(second["To"])) == ("ann@example.com", "bob@example.com")
+    assert first["Message-ID"] != second["Message-ID"]
+
+
 @pytest.mark.parametrize(
     ("text", "html"),
     [
