@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -34,4 +33,5 @@ def uuid7() -> str:
     value |= (seq & 0xFFF) << 64
     value |= 0x2 << 62
     value |= rand
-    return str(uuid.UUID(int=value))
+    text = f"{value:032x}"  # the UUID's canonical form, without building a uuid.UUID
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
