@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import event, func, select
 
 from tests.conftest import Tokens, make_settings, running
 from tests.integration.helpers import eventually, send
 from tidings.delivery.runner import EmbeddedRunner
 from tidings.kit.clock import FrozenClock
 from tidings.models import Delivery, IdempotencyKey, LiveEvent, Notification, ProviderReport
+from tidings.ops import retention
 from tidings.ops.retention import purge_expired
 
 
@@ -72,3 +75,34 @@ async def test_the_embedded_runner_purges_on_its_calendar(
             await eventually(purged)
         finally:
             await runner.stop()
+
+
+async def test_purge_goes_batch_by_batch_until_nothing_is_left(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retention, "BATCH", 2)
+    clock = FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
+    settings = make_settings(tmp_path, database_url, retention_days=30)
+    tokens = Tokens(settings)
+    async with running(settings, clock=clock, run_deliveries=False) as svc:
+        await send(svc.client, tokens, recipients=["a", "b", "c", "d", "e"], title="Old", body="b")
+        clock.advance(timedelta(days=31))
+        await send(svc.client, tokens, recipients=["a"], title="New", body="b")
+        statements: list[str] = []
+        engine = svc.ctx.db.engine.sync_engine
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if statement.lstrip().upper().startswith("DELETE FROM NOTIFICATIONS"):
+                statements.append(statement)
+
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            removed = await purge_expired(svc.ctx)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+
+        assert removed["notifications"] == 5
+        assert len(statements) == 3  # 2 + 2 + 1, each in its own transaction
+        async with svc.ctx.db.transaction(write=False) as session:
+            assert list(await session.scalars(select(Notification.title))) == ["New"]
+            assert await session.scalar(select(func.count()).select_from(Delivery)) == 1
