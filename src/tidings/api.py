@@ -20,12 +20,13 @@ from tidings.topic.endpoints import router as topics
 from tidings.webhook.endpoints import router as webhooks
 
 v1 = APIRouter(prefix="/v1")
+# the hottest routes first: a request is matched against the routers in this order
 for router in (
+    sends,
+    inbox,
     recipients,
     topics,
     templates,
-    sends,
-    inbox,
     preferences,
     deliveries,
     tenant,
