@@ -107,3 +107,28 @@ async def test_executemany_of_many_rows_runs_on_a_thread(
         await connection.close()
     assert (count, threads) == (rows, 1)
     assert (thread == threading.get_ident()) is on_loop_thread
+
+
+async def test_a_cancelled_statement_lets_go_of_the_connection_only_when_done(
+    db_file: Path,
+) -> None:
+    connection = await sqlite.connector(f"sqlite+aiosqlite:///{db_file}", busy_timeout_ms=5000)()
+    other = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        waiting = asyncio.create_task(connection.cursor().execute("BEGIN IMMEDIATE"))
+        await asyncio.sleep(0.1)  # now on its thread, waiting for the lock
+        waiting.cancel()
+        await asyncio.sleep(0.1)
+        assert not waiting.done()  # the thread still has the connection
+        other.execute("ROLLBACK")
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(waiting, 5)
+        # the statement the thread ran took effect; the connection is whole
+        assert connection.in_transaction
+        await connection.rollback()
+        await connection.cursor().execute("INSERT INTO items (name) VALUES ('after')")
+    finally:
+        other.close()
+        await connection.close()
+    assert _names(db_file) == ["after"]

@@ -73,7 +73,20 @@ class InlineConnection:
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
                 raise
-        return await asyncio.to_thread(self._waiting, call)
+        return await self.off_loop(call)
+
+    async def off_loop(self, call: Callable[[], T]) -> T:
+        """``call()`` on a thread, waiting up to the busy timeout for another's lock.
+
+        A cancelled caller still waits for the thread to finish before it goes on: the
+        connection must not be used (rolled back, closed) while the thread holds it.
+        """
+        running = asyncio.ensure_future(asyncio.to_thread(self._waiting, call))
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            await asyncio.wait([running])
+            raise
 
     def _waiting(self, call: Callable[[], T]) -> T:
         self._conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
@@ -158,7 +171,7 @@ class InlineCursor:
         batch: Sequence[Any] = rows if isinstance(rows, Sequence) else list(rows)
         cursor = self._cursor
         if len(batch) >= THREAD_FROM_ROWS:
-            await asyncio.to_thread(self._owner._waiting, lambda: cursor.executemany(sql, batch))
+            await self._owner.off_loop(lambda: cursor.executemany(sql, batch))
         else:
             await self._owner.run(lambda: cursor.executemany(sql, batch))
         return self
