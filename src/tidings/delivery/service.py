@@ -128,6 +128,9 @@ async def _record(
                 .values(visible=False)
                 .execution_options(synchronize_session=False)
             )
+            await inbox.recount(
+                session, ctx, delivery.tenant_id, [outcome.item.notification.recipient_id]
+            )
         if outcome.drop_push_subscription is not None:
             await push_repository.delete_ids(
                 session, delivery.tenant_id, [outcome.drop_push_subscription]

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, String
+from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tidings.kit.types import JSONValue, UTCDateTime
@@ -11,7 +11,12 @@ from tidings.models.base import Base
 
 
 class LiveCounter(Base):
-    """The last live-event sequence number of one user; its row lock orders their events."""
+    """The last live-event sequence number of one user; its row lock orders their events.
+
+    ``unread`` is the user's unread count as their last ``unread_count`` event said: a
+    send adds its new items to it (no count per send); every other change (read,
+    archive, an item shown or hidden later, retention) counts the inbox again.
+    """
 
     __tablename__ = "live_counters"
     __table_args__ = (
@@ -25,6 +30,7 @@ class LiveCounter(Base):
     tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     recipient_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+    unread: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
 class LiveEvent(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from tidings.notification.schemas import (
     UnreadCount,
     Updated,
 )
+from tidings.realtime import repository as live
 from tidings.realtime import service as realtime
 
 
@@ -73,18 +75,51 @@ async def announce(
     ctx: AppContext,
     tenant_id: str,
     items: Sequence[tuple[str, InboxItem]],
+    *,
+    new: bool = False,
 ) -> None:
-    """Live events for items that just became visible: each item, then unread counts."""
+    """Live events for items that just became visible: each item, then unread counts.
+
+    ``new``: the items were inserted by this transaction, unread and visible now, so each
+    user's stored unread count grows by theirs (no count per send). Otherwise (an item
+    shown at its send_at, say) the users' inboxes are counted again.
+    """
     if not items:
         return
-    counts = await repository.unread_counts(
-        session, tenant_id, [rid for rid, _ in items], ctx.clock.now()
-    )
+    per_user = Counter(rid for rid, _ in items)
+    # each user's items, then their unread count
+    wanted = {rid: n + 1 for rid, n in per_user.items()}
+    if new:
+        reserved = await live.reserve(session, tenant_id, wanted, unread_added=per_user)
+        counts = {rid: r.unread for rid, r in reserved.items()}
+    else:
+        reserved = await live.reserve(session, tenant_id, wanted)
+        counts = await _recount(session, ctx, tenant_id, list(per_user))
     events: list[tuple[str, str, dict[str, Any]]] = [
         (rid, "notification.created", entry.model_dump(mode="json")) for rid, entry in items
     ]
     events += [(rid, "unread_count", {"count": n}) for rid, n in counts.items()]
-    await realtime.emit(session, ctx, tenant_id, events)
+    await realtime.emit_reserved(session, ctx, tenant_id, events, reserved)
+
+
+async def recount(
+    session: AsyncSession, ctx: AppContext, tenant_id: str, recipient_ids: Sequence[str]
+) -> None:
+    """Count the inboxes of ``recipient_ids`` again (their items changed without an
+    event: hidden at expiry, removed by retention)."""
+    ids = list(dict.fromkeys(recipient_ids))
+    await live.lock_counters(session, tenant_id, ids)
+    await _recount(session, ctx, tenant_id, ids)
+
+
+async def _recount(
+    session: AsyncSession, ctx: AppContext, tenant_id: str, recipient_ids: list[str]
+) -> dict[str, int]:
+    """The exact unread counts, stored with the counters. The counters are locked first
+    (by the caller), so the count sees every item committed before."""
+    counts = await repository.unread_counts(session, tenant_id, recipient_ids, ctx.clock.now())
+    await live.set_unread(session, tenant_id, counts)
+    return counts
 
 
 async def _changed(
@@ -94,12 +129,15 @@ async def _changed(
     kind: str,
     data: dict[str, Any],
 ) -> None:
-    count = await repository.unread_count(session, principal.tenant, principal.sub, ctx.clock.now())
-    await realtime.emit(
+    user = principal.sub
+    reserved = await live.reserve(session, principal.tenant, {user: 2})
+    counts = await _recount(session, ctx, principal.tenant, [user])
+    await realtime.emit_reserved(
         session,
         ctx,
         principal.tenant,
-        [(principal.sub, kind, data), (principal.sub, "unread_count", {"count": count})],
+        [(user, kind, data), (user, "unread_count", {"count": counts[user]})],
+        reserved,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,27 @@ async def emit(
 ) -> None:
     """Log ``(recipient, type, data)`` events in this transaction; publish them after it."""
     frames = await repository.append(session, tenant_id, events, ctx.clock.now())
+    publish_after_commit(session, ctx, tenant_id, frames)
+
+
+async def emit_reserved(
+    session: AsyncSession,
+    ctx: AppContext,
+    tenant_id: str,
+    events: Sequence[tuple[str, str, dict[str, Any]]],
+    reserved: Mapping[str, repository.Reserved],
+) -> None:
+    """``emit`` with the seqs already taken (``repository.reserve``)."""
+    frames = await repository.record(session, tenant_id, events, reserved, ctx.clock.now())
+    publish_after_commit(session, ctx, tenant_id, frames)
+
+
+def publish_after_commit(
+    session: AsyncSession,
+    ctx: AppContext,
+    tenant_id: str,
+    frames: list[tuple[str, dict[str, Any]]],
+) -> None:
     if frames:
         after_commit(session, lambda: ctx.hub.publish(tenant_id, frames))
 

@@ -325,7 +325,11 @@ async def materialize(
     await repository.insert_rows(session, batch.notifications, batch.deliveries)
     visible = [n for n in batch.notifications if n["visible"] and n["created_at"] <= now]
     await inbox.announce(
-        session, ctx, tenant_id, [(n["recipient_id"], inbox.item_from_values(n)) for n in visible]
+        session,
+        ctx,
+        tenant_id,
+        [(n["recipient_id"], inbox.item_from_values(n)) for n in visible],
+        new=True,
     )
     return refs, batch.due
 
