@@ -86,6 +86,8 @@ class InlineConnection:
             return await asyncio.shield(running)
         except asyncio.CancelledError:
             await asyncio.wait([running])
+            if not running.cancelled():
+                running.exception()  # seen: the caller is gone, the cancellation goes on
             raise
 
     def _waiting(self, call: Callable[[], T]) -> T:

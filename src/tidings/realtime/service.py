@@ -23,7 +23,7 @@ async def emit(
 ) -> None:
     """Log ``(recipient, type, data)`` events in this transaction; publish them after it."""
     frames = await repository.append(session, tenant_id, events, ctx.clock.now())
-    publish_after_commit(session, ctx, tenant_id, frames)
+    _publish(session, ctx, tenant_id, frames)
 
 
 async def emit_reserved(
@@ -35,10 +35,10 @@ async def emit_reserved(
 ) -> None:
     """``emit`` with the seqs already taken (``repository.reserve``)."""
     frames = await repository.record(session, tenant_id, events, reserved, ctx.clock.now())
-    publish_after_commit(session, ctx, tenant_id, frames)
+    _publish(session, ctx, tenant_id, frames)
 
 
-def publish_after_commit(
+def _publish(
     session: AsyncSession,
     ctx: AppContext,
     tenant_id: str,
