@@ -57,7 +57,9 @@ async def _purge(ctx: AppContext, entity: Any, expired: ColumnElement[bool]) -> 
     while True:
         async with ctx.db.transaction() as session:
             batch = select(*inspect(entity).primary_key).where(expired).limit(BATCH)
-            statement = delete(entity).where(key.in_(batch))
+            statement = (
+                delete(entity).where(key.in_(batch)).execution_options(synchronize_session=False)
+            )
             if entity is Notification:
                 users = await session.execute(
                     statement.returning(Notification.tenant_id, Notification.recipient_id)
