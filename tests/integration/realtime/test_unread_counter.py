@@ -11,8 +11,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tests.conftest import Service, Tokens, make_settings, running
-from tests.integration.helpers import eventually, send
+from tests.integration.helpers import deliveries, eventually, send
 from tidings.auth.principal import Principal
+from tidings.delivery.service import process
 from tidings.kit.clock import FrozenClock
 from tidings.models import LiveCounter, LiveEvent
 from tidings.ops.retention import purge_expired
@@ -174,3 +175,35 @@ async def test_a_recount_waits_for_a_send_in_flight(service: Service, tokens: To
     exact = await _inbox_count(service, tokens, "cand")
     assert exact == 2 - r.json()["updated"]
     await _agree(service, tokens, "cand", exact)
+
+
+async def test_an_item_hidden_at_its_expiry_leaves_the_count(
+    tmp_path: Path, database_url: str
+) -> None:
+    clock = FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    settings = make_settings(tmp_path, database_url)
+    tokens = Tokens(settings)
+    async with running(settings, clock=clock, run_deliveries=False) as svc:
+        start = clock.now()
+        await send(
+            svc.client,
+            tokens,
+            recipients=["cand"],
+            title="expires",
+            body="b",
+            send_at=(start + timedelta(minutes=5)).isoformat(),
+            expires_at=(start + timedelta(minutes=6)).isoformat(),
+        )
+        now_item = await send(svc.client, tokens, recipients=["cand"], title="now", body="b")
+        clock.advance(timedelta(minutes=7))
+        # a read recounts while the expired item is still visible, not yet processed
+        read = now_item["notifications"][0]["id"]
+        r = await svc.client.post(f"/v1/me/notifications/{read}/read", headers=tokens.user("cand"))
+        assert r.status_code == 200, r.text
+        assert await _stored(svc, "cand") == 1
+
+        due = await deliveries(svc.client, tokens, status="scheduled")
+        assert len(due) == 1
+        await process(svc.ctx, [due[0]["id"]])
+
+        assert await _stored(svc, "cand") == 0 == await _inbox_count(svc, tokens, "cand")
