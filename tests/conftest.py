@@ -212,7 +212,7 @@ async def running(
         clock=clock,
         providers=providers,
         run_deliveries=run_deliveries,
-        setup_logging=False,
+        configure_process=False,
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -22,6 +22,7 @@ from tidings.config import Settings, get_settings
 from tidings.delivery.runner import EmbeddedRunner
 from tidings.distributed import CeleryDispatcher
 from tidings.errors import PROBLEM_BASE, TidingsError, problem
+from tidings.kit import heap
 from tidings.kit.clock import Clock
 from tidings.kit.logging import configure_logging
 from tidings.middleware import RequestContextMiddleware
@@ -48,11 +49,13 @@ def create_app(
     clock: Clock | None = None,
     providers: ProviderRegistry | None = None,
     run_deliveries: bool = True,
-    setup_logging: bool = True,
+    configure_process: bool = True,
 ) -> FastAPI:
-    """Build the service. Tests pass settings, a clock and provider fakes explicitly."""
+    """Build the service. Tests pass settings, a clock and provider fakes explicitly, and
+    ``configure_process=False``: the app then leaves the process's logging and garbage
+    collection alone (many apps share a test process)."""
     settings = settings or get_settings()
-    if setup_logging:
+    if configure_process:
         configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
@@ -68,6 +71,8 @@ def create_app(
             app.state.ctx = ctx
             mode = "celery" if settings.broker_url else "embedded" if runner else "none"
             log.info("tidings started", extra={"database": ctx.db.dialect, "runner": mode})
+            if configure_process:
+                heap.settle()
             try:
                 yield
             finally:

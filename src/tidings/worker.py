@@ -32,6 +32,7 @@ from tidings.distributed import (
     chunks_by_queue,
     queue_for,
 )
+from tidings.kit import heap
 from tidings.kit.logging import configure_logging
 from tidings.realtime.hub import MemoryHub
 
@@ -113,6 +114,7 @@ def run(work: Callable[[AppContext], Awaitable[T]]) -> T:
 def _prepare(**_: Any) -> None:
     # in the parent, before the pool forks: the children inherit the loaded modules
     prepare_for_fork(settings)
+    heap.settle()
 
 
 @signals.worker_process_init.connect

@@ -395,7 +395,7 @@ def test_every_operation_conforms_to_the_openapi(
         twilio_from=TWILIO_FROM,
         twilio_base_url=f"http://127.0.0.1:{CLOSED_PORT}",
     )
-    app = create_app(settings, setup_logging=False)
+    app = create_app(settings, configure_process=False)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     run = Run(schema=schema, tokens=Tokens(settings))
     try:

@@ -34,7 +34,7 @@ class LiveServer(Service):
 
 @contextlib.asynccontextmanager
 async def live_server(settings: Settings, **options: Any) -> AsyncIterator[LiveServer]:
-    app = create_app(settings, setup_logging=False, **options)
+    app = create_app(settings, configure_process=False, **options)
     port = free_port()
     config = uvicorn.Config(
         app,
