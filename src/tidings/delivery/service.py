@@ -78,7 +78,11 @@ async def _process_batch(ctx: AppContext, ids: list[str]) -> int:
                 session,
                 ctx,
                 tenant,
-                [(n.recipient_id, inbox.item(n)) for n in shown if n.tenant_id == tenant],
+                [
+                    (n.recipient_id, inbox.item(n).model_dump(mode="json"))
+                    for n in shown
+                    if n.tenant_id == tenant
+                ],
             )
         due = await webhooks.emit_outcomes(session, ctx, events)
         # outcome events first: a kept report is newer than the send it reports on

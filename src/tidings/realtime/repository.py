@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.kit.sql import copies, copy_rows, dialect_insert, is_postgresql
+from tidings.kit.sql import dialect_insert, insert_rows, is_postgresql
 from tidings.models import LiveCounter, LiveEvent
 
 
@@ -109,16 +109,12 @@ async def record(
             }
         )
         frames.append((recipient, {"type": kind, "seq": seq, "data": data}))
-    if copies(session, records):
-        await copy_rows(session, _EVENTS, records)
-    elif records:
-        await session.execute(_EVENTS_INSERT, records)
+    await insert_rows(session, _EVENTS, records)
     return frames
 
 
 _EVENTS = cast(Table, LiveEvent.__table__)
 _COUNTERS = cast(Table, LiveCounter.__table__)
-_EVENTS_INSERT = insert(_EVENTS)
 _SET_UNREAD = (
     update(_COUNTERS)
     .where(

@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.kit.sql import copies, copy_rows
+from tidings.kit.sql import insert_rows as insert_table_rows
 from tidings.models import (
     Delivery,
     Notification,
@@ -23,8 +23,21 @@ from tidings.models import (
 
 # Core inserts on the tables: the ORM's bulk path adds per-row work these rows do not need
 _SEND = insert(cast(Table, Send.__table__))
-_NOTIFICATIONS = insert(cast(Table, Notification.__table__))
-_DELIVERIES = insert(cast(Table, Delivery.__table__))
+_NOTIFICATIONS_TABLE = cast(Table, Notification.__table__)
+_DELIVERIES_TABLE = cast(Table, Delivery.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """What a send uses of a recipient (read as plain rows: thousands in a fan-out)."""
+
+    id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    locale: str | None
+    timezone: str | None
+    data: dict[str, Any] | None
 
 
 @dataclass
@@ -32,13 +45,23 @@ class Audience:
     """What a send needs to know of its tenant and recipients, read in one statement."""
 
     tenant_settings: dict[str, Any] = field(default_factory=dict)
-    recipients: dict[str, Recipient] = field(default_factory=dict)  # those that exist
+    recipients: dict[str, Contact] = field(default_factory=dict)  # those that exist
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # their preferences
 
 
 # the tenant's row, joined to the recipients asked for and their preference documents
 _AUDIENCE = (
-    select(Tenant.settings, Recipient, PreferenceSet.document)
+    select(
+        Tenant.settings,
+        PreferenceSet.document,
+        Recipient.id,
+        Recipient.name,
+        Recipient.email,
+        Recipient.phone,
+        Recipient.locale,
+        Recipient.timezone,
+        Recipient.data,
+    )
     .select_from(Tenant)
     .outerjoin(
         Recipient,
@@ -64,12 +87,12 @@ async def audience(session: AsyncSession, tenant_id: str, recipient_ids: Sequenc
         rows = await session.execute(
             _AUDIENCE, {"tenant_id": tenant_id, "ids": ids[start : start + 500]}
         )
-        for settings, recipient, document in rows:
+        for settings, document, *contact in rows:
             found.tenant_settings = dict(settings or {})
-            if recipient is not None:
-                found.recipients[recipient.id] = recipient
+            if contact[0] is not None:
+                found.recipients[contact[0]] = Contact(*contact)
                 if document is not None:
-                    found.documents[recipient.id] = dict(document)
+                    found.documents[contact[0]] = dict(document)
     return found
 
 
@@ -80,16 +103,9 @@ async def insert_send(session: AsyncSession, send: dict[str, Any]) -> None:
 async def insert_rows(
     session: AsyncSession, notifications: list[dict[str, Any]], deliveries: list[dict[str, Any]]
 ) -> None:
-    """Write notifications and their deliveries (the outbox), batched."""
-    for table, statement, rows in (
-        (_NOTIFICATIONS.table, _NOTIFICATIONS, notifications),
-        (_DELIVERIES.table, _DELIVERIES, deliveries),
-    ):
-        if copies(session, rows):
-            await copy_rows(session, cast(Table, table), rows)
-            continue
-        for start in range(0, len(rows), 1000):
-            await session.execute(statement, rows[start : start + 1000])
+    """Write notifications and their deliveries (the outbox)."""
+    await insert_table_rows(session, _NOTIFICATIONS_TABLE, notifications)
+    await insert_table_rows(session, _DELIVERIES_TABLE, deliveries)
 
 
 async def suppressed_addresses(

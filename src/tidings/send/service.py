@@ -13,7 +13,7 @@ from tidings.context import AppContext, Due
 from tidings.errors import NotFound, Unprocessable
 from tidings.kit.ids import uuid7
 from tidings.kit.jobs import after_commit
-from tidings.models import Recipient, Send, Template
+from tidings.models import Send, Template
 from tidings.notification import service as inbox
 from tidings.optout import service as optout
 from tidings.preference import rules
@@ -328,7 +328,7 @@ async def materialize(
         session,
         ctx,
         tenant_id,
-        [(n["recipient_id"], inbox.item_from_values(n)) for n in visible],
+        [(n["recipient_id"], inbox.item_json(n)) for n in visible],
         new=True,
     )
     return refs, batch.due
@@ -472,7 +472,7 @@ def _add_deliveries(
         for subscription_id in subscriptions or [None]:
             _add(batch, row, subscription_id, None, now)
     elif channel == "webhook":
-        item = inbox.item_from_values(notification).model_dump(mode="json")
+        item = inbox.item_json(notification)
         data = {**item, "recipient_id": recipient_id}
         if webhook_content:
             data["content"] = webhook_content
@@ -519,7 +519,7 @@ def _add(
         batch.due.append((delivery_id, row["channel"]))
 
 
-def _recipient_vars(recipient_id: str, recipient: Recipient | None) -> dict[str, Any]:
+def _recipient_vars(recipient_id: str, recipient: repository.Contact | None) -> dict[str, Any]:
     if recipient is None:
         return {
             "id": recipient_id,
