@@ -42,7 +42,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from bench import inbox, rows
 from tidings.kit.ids import uuid7
 from tidings.notification.schemas import InboxItem, InboxPage, UnreadCount
-from tidings.notification.service import item_from_values
 
 TENANT = "bare"
 
@@ -133,7 +132,21 @@ def _item(kind: str, row: Sequence[Any]) -> InboxItem:
     values["created_at"] = _stamp(kind, values["created_at"])
     if values["read_at"] is not None:
         values["read_at"] = _stamp(kind, values["read_at"])
-    return item_from_values(values)
+    read_at = values["read_at"]
+    return InboxItem.model_construct(
+        id=values["id"],
+        send_id=values["send_id"],
+        template=values["template"],
+        category=values["category"],
+        priority=values["priority"],
+        title=values["title"],
+        body=values["body"],
+        action_url=values["action_url"],
+        data=values["data"] or {},
+        created_at=values["created_at"],
+        read=read_at is not None,
+        read_at=read_at,
+    )
 
 
 def _cursor(last: InboxItem) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from datetime import UTC, datetime
 
+import bench
 import pytest
 from bench import SCENARIOS
 from bench.__main__ import parse_args
@@ -184,3 +187,12 @@ def test_stand_in_cpu_time_is_read_from_proc() -> None:
     assert process_cpu_seconds(2**22 + 12345) == 0.0  # no such process
     with pytest.raises(RuntimeError, match="unknown stand-in"):
         StandInProcess("nope")
+
+
+@pytest.mark.parametrize(
+    "module", sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name != "__main__")
+)
+def test_every_bench_module_imports(module: str) -> None:
+    """Servers and stand-ins are started by name in other processes: an import that
+    breaks shows here rather than in the middle of a run."""
+    importlib.import_module(f"bench.{module}")
