@@ -336,7 +336,7 @@ async def test_a_large_send_writes_the_same_rows_either_way(
 ) -> None:
     """PostgreSQL writes the rows of a large send with COPY; they must be the rows an
     INSERT writes (every column, JSON, booleans, timestamps, NULLs)."""
-    monkeypatch.setattr(sql, "DIRECT_FROM_ROWS", copy_from)
+    monkeypatch.setattr(sql, "COPY_FROM_ROWS", copy_from)
     people = [f"p{i}" for i in range(6)]
     async with running(settings, run_deliveries=False) as svc:
         for person in people[:4]:  # two without an address: their e-mail is suppressed

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Dialect, Insert, Select, Table, and_, insert, or_
+from sqlalchemy import Dialect, Select, Table, and_, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
@@ -26,80 +27,103 @@ def is_postgresql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-# From this many rows on, an insert skips SQLAlchemy's per-row parameter handling (about
-# half the time of the thousands of rows of a bulk or topic send): PostgreSQL takes the
-# rows through COPY (twice as fast as pipelined INSERTs for many rows, slower for a few),
-# SQLite through the driver's executemany.
-DIRECT_FROM_ROWS = 200
-
-_INSERTS: dict[str, Insert] = {}
+# From this many rows on, PostgreSQL takes an insert through COPY: about twice as fast as
+# pipelined INSERTs for the thousands of rows of a bulk or topic send, slower for a few.
+COPY_FROM_ROWS = 200
 
 
 async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (every row with the same keys) in the session's transaction.
 
-    Each value goes through its column type's bind processing, as in any INSERT; large
-    batches go straight to the driver (see ``DIRECT_FROM_ROWS``).
+    The rows go to the driver directly (INSERT, or COPY for many rows on PostgreSQL):
+    SQLAlchemy's statement execution costs more than the insert itself for the rows of a
+    send. Each value still goes through its column type's bind processing, as in any
+    INSERT.
     """
     if not rows:
         return
-    if len(rows) < DIRECT_FROM_ROWS:
-        if table.name not in _INSERTS:
-            _INSERTS[table.name] = insert(table)
-        await session.execute(_INSERTS[table.name], rows)
-        return
     connection = await session.connection()
     dialect = connection.dialect
-    columns = list(rows[0])
-    plan = [(name, _processor(table.c[name].type, dialect)) for name in columns]
-    values = [[process(row[name]) for name, process in plan] for row in rows]
+    plan = _plan(table, dialect, tuple(rows[0]))
+    steps = plan.steps if len(rows) == 1 else [_remembered(*entry) for entry in plan.processors]
+    values = [[process(row[name]) for name, process in steps] for row in rows]
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
-    quote = dialect.identifier_preparer.quote
-    # the table's and columns' names come from the metadata, never from a request
-    target = f"{quote(table.name)} ({', '.join(quote(name) for name in columns)})"
     if dialect.name == "postgresql":
-        async with driver.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
-            for row in values:
-                await copy.write_row(row)
+        if len(rows) >= COPY_FROM_ROWS:
+            async with driver.cursor() as cursor, cursor.copy(plan.copy) as copy:
+                for row in values:
+                    await copy.write_row(row)
+            return
+        async with driver.cursor() as cursor:
+            await cursor.executemany(plan.insert, values)
         return
-    marks = ", ".join("?" for _ in columns)
     cursor = driver.cursor()
     try:
-        await cursor.executemany(f"INSERT INTO {target} VALUES ({marks})", values)  # noqa: S608
+        await cursor.executemany(plan.insert, values)
     finally:
         await cursor.close()
 
 
-def _processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]:
-    """The column's bind processing, remembered through one batch where values repeat:
-    the rows of a send share their timestamps and often one JSON document."""
+@dataclass(frozen=True)
+class _InsertPlan:
+    insert: str
+    copy: str
+    # per column: its name, its bind processing, and how a batch remembers its results
+    processors: list[tuple[str, Callable[[Any], Any], str]]
+    steps: list[tuple[str, Callable[[Any], Any]]]  # name and processing, for one row
+
+
+_PLANS: dict[tuple[str, str, tuple[str, ...]], _InsertPlan] = {}
+
+
+def _plan(table: Table, dialect: Dialect, columns: tuple[str, ...]) -> _InsertPlan:
+    key = (dialect.name, table.name, columns)
+    plan = _PLANS.get(key)
+    if plan is None:
+        quote = dialect.identifier_preparer.quote
+        # the table's and columns' names come from the metadata, never from a request
+        target = f"{quote(table.name)} ({', '.join(quote(name) for name in columns)})"
+        mark = "%s" if dialect.name == "postgresql" else "?"
+        processors = [(name, *_processor(table.c[name].type, dialect)) for name in columns]
+        plan = _PLANS[key] = _InsertPlan(
+            insert=f"INSERT INTO {target} VALUES ({', '.join(mark for _ in columns)})",  # noqa: S608
+            copy=f"COPY {target} FROM STDIN",
+            processors=processors,
+            steps=[(name, process) for name, process, _ in processors],
+        )
+    return plan
+
+
+def _processor(column_type: TypeEngine[Any], dialect: Dialect) -> tuple[Callable[[Any], Any], str]:
     process = column_type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:
-        return _same
-    memo: dict[Any, Any] = {}
+        return _same, ""
     if isinstance(column_type, UTCDateTime):
-        # equal instants are stored alike (in UTC), whatever zone they came in
-        def by_value(value: Any) -> Any:
-            try:
-                return memo[value]
-            except KeyError:
-                memo[value] = stored = process(value)
-                return stored
-
-        return by_value
+        return process, "value"  # equal instants are stored alike (in UTC), whatever zone
     if isinstance(column_type, JSONValue):
-        # the same document object (kept alive by its rows while the batch is built)
-        def by_identity(value: Any) -> Any:
-            key = id(value)
-            try:
-                return memo[key]
-            except KeyError:
-                memo[key] = stored = process(value)
-                return stored
+        return process, "identity"  # the same document object, kept alive by its rows
+    return process, ""
 
-        return by_identity
-    return process
+
+def _remembered(
+    name: str, process: Callable[[Any], Any], how: str
+) -> tuple[str, Callable[[Any], Any]]:
+    """The bind processing of one column through one batch, where values repeat: the rows
+    of a send share their timestamps and often one JSON document."""
+    if not how:
+        return name, process
+    memo: dict[Any, Any] = {}
+
+    def remembered(value: Any) -> Any:
+        key = value if how == "value" else id(value)
+        try:
+            return memo[key]
+        except KeyError:
+            memo[key] = stored = process(value)
+            return stored
+
+    return name, remembered
 
 
 def _same(value: Any) -> Any:

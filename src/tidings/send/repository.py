@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tidings.kit.sql import insert_rows as insert_table_rows
@@ -21,8 +21,8 @@ from tidings.models import (
     Tenant,
 )
 
-# Core inserts on the tables: the ORM's bulk path adds per-row work these rows do not need
-_SEND = insert(cast(Table, Send.__table__))
+# the tables a send writes (kit.sql.insert_rows hands their rows to the driver)
+_SENDS_TABLE = cast(Table, Send.__table__)
 _NOTIFICATIONS_TABLE = cast(Table, Notification.__table__)
 _DELIVERIES_TABLE = cast(Table, Delivery.__table__)
 
@@ -50,31 +50,38 @@ class Audience:
 
 
 # the tenant's row, joined to the recipients asked for and their preference documents
+# (on the tables: a statement of ORM attributes costs the ORM's compile and load steps)
+_TENANTS = cast(Table, Tenant.__table__).c
+_RECIPIENTS = cast(Table, Recipient.__table__).c
+_PREFERENCES = cast(Table, PreferenceSet.__table__).c
 _AUDIENCE = (
     select(
-        Tenant.settings,
-        PreferenceSet.document,
-        Recipient.id,
-        Recipient.name,
-        Recipient.email,
-        Recipient.phone,
-        Recipient.locale,
-        Recipient.timezone,
-        Recipient.data,
+        _TENANTS.settings,
+        _PREFERENCES.document,
+        _RECIPIENTS.id,
+        _RECIPIENTS.name,
+        _RECIPIENTS.email,
+        _RECIPIENTS.phone,
+        _RECIPIENTS.locale,
+        _RECIPIENTS.timezone,
+        _RECIPIENTS.data,
     )
-    .select_from(Tenant)
+    .select_from(cast(Table, Tenant.__table__))
     .outerjoin(
-        Recipient,
-        and_(Recipient.tenant_id == Tenant.id, Recipient.id.in_(bindparam("ids", expanding=True))),
-    )
-    .outerjoin(
-        PreferenceSet,
+        cast(Table, Recipient.__table__),
         and_(
-            PreferenceSet.tenant_id == Recipient.tenant_id,
-            PreferenceSet.recipient_id == Recipient.id,
+            _RECIPIENTS.tenant_id == _TENANTS.id,
+            _RECIPIENTS.id.in_(bindparam("ids", expanding=True)),
         ),
     )
-    .where(Tenant.id == bindparam("tenant_id"))
+    .outerjoin(
+        cast(Table, PreferenceSet.__table__),
+        and_(
+            _PREFERENCES.tenant_id == _RECIPIENTS.tenant_id,
+            _PREFERENCES.recipient_id == _RECIPIENTS.id,
+        ),
+    )
+    .where(_TENANTS.id == bindparam("tenant_id"))
 )
 
 
@@ -97,7 +104,7 @@ async def audience(session: AsyncSession, tenant_id: str, recipient_ids: Sequenc
 
 
 async def insert_send(session: AsyncSession, send: dict[str, Any]) -> None:
-    await session.execute(_SEND, [send])
+    await insert_table_rows(session, _SENDS_TABLE, [send])
 
 
 async def insert_rows(

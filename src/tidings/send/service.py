@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -168,7 +169,7 @@ async def _plan(
         priority=payload.priority or (template.priority if template else "normal"),
         channels=channels,
         data=payload.data,
-        literal=_literal_content(payload) if template is None else None,
+        literal=_literal_content(payload, channels) if template is None else None,
         send_at=payload.send_at if payload.send_at is not None and payload.send_at > now else None,
         expires_at=payload.expires_at,
         loc=loc,
@@ -541,15 +542,21 @@ def _recipient_vars(recipient_id: str, recipient: repository.Contact | None) -> 
     }
 
 
-def _literal_content(payload: SendCreate) -> dict[str, Any]:
-    """Literal text is not rendered by Jinja; it is placed into each channel's shape."""
+def _literal_content(payload: SendCreate, channels: list[str]) -> dict[str, Any]:
+    """Literal text is not rendered by Jinja; it is placed into the shape of each channel
+    asked for (the in-app shape always: it gives the notification its inbox fields)."""
     title, body, url = payload.title or "", payload.body or "", payload.action_url
+    shapes: dict[str, Callable[[], dict[str, Any]]] = {
+        "in_app": lambda: {"title": title, "body": body, "action_url": url},
+        "email": lambda: {"subject": title, "text": body, "html": literal_html(body, title=title)},
+        "sms": lambda: {"text": body},
+        "push": lambda: {"title": title, "body": body, "url": url},
+        "webhook": lambda: {"title": title, "body": body, "url": url},
+    }
     return {
-        "in_app": {"title": title, "body": body, "action_url": url},
-        "email": {"subject": title, "text": body, "html": literal_html(body, title=title)},
-        "sms": {"text": body},
-        "push": {"title": title, "body": body, "url": url},
-        "webhook": {"title": title, "body": body, "url": url},
+        channel: shapes[channel]()
+        for channel in dict.fromkeys(["in_app", *channels])
+        if channel in shapes
     }
 
 
