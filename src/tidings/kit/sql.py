@@ -42,13 +42,10 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     """
     if not rows:
         return
-    connection = await session.connection()
-    dialect = connection.dialect
+    dialect, driver = await _driver_connection(session)
     plan = _plan(table, dialect, tuple(rows[0]))
     steps = plan.steps if len(rows) == 1 else [_remembered(*entry) for entry in plan.processors]
     values = [[process(row[name]) for name, process in steps] for row in rows]
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
     if dialect.name == "postgresql":
         if len(rows) >= COPY_FROM_ROWS:
             async with driver.cursor() as cursor, cursor.copy(plan.copy) as copy:
@@ -63,6 +60,23 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
         await cursor.executemany(plan.insert, values)
     finally:
         await cursor.close()
+
+
+_DRIVER = "tidings.driver_connection"
+
+
+async def _driver_connection(session: AsyncSession) -> tuple[Dialect, Any]:
+    """The dialect and the driver's connection of the session's transaction, kept with
+    the session for that transaction (asking SQLAlchemy again costs two hops through its
+    greenlet, more than an insert of a few rows)."""
+    kept = session.info.get(_DRIVER)
+    if kept is not None and kept[0] is session.sync_session.get_transaction():
+        return kept[1], kept[2]
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    transaction = session.sync_session.get_transaction()
+    session.info[_DRIVER] = (transaction, connection.dialect, raw.driver_connection)
+    return connection.dialect, raw.driver_connection
 
 
 @dataclass(frozen=True)
