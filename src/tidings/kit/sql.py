@@ -62,6 +62,31 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
         await cursor.close()
 
 
+async def fetch_rows(session: AsyncSession, statement: str, parameters: Sequence[Any]) -> list[Any]:
+    """Run ``statement`` (in the driver's own paramstyle: ``?`` on SQLite, ``%s`` on
+    PostgreSQL) on the session's transaction and return its rows, as the driver gives
+    them: for the few statements of a send that SQLAlchemy's execution would cost more
+    than the statement itself."""
+    dialect, driver = await _driver_connection(session)
+    if dialect.name == "postgresql":
+        async with driver.cursor() as cursor:
+            await cursor.execute(statement, parameters)
+            return list(await cursor.fetchall())
+    cursor = driver.cursor()
+    try:
+        await cursor.execute(statement, parameters)
+        return list(await cursor.fetchall())
+    finally:
+        await cursor.close()
+
+
+def column_reader(session: AsyncSession, column: Any) -> Callable[[Any], Any]:
+    """How ``column``'s type reads a value the driver returned (for ``fetch_rows``)."""
+    dialect = session.get_bind().dialect
+    read = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    return _same if read is None else read
+
+
 _DRIVER = "tidings.driver_connection"
 
 

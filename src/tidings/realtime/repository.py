@@ -11,7 +11,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tidings.kit.sql import dialect_insert, insert_rows, is_postgresql
+from tidings.kit.sql import fetch_rows, insert_rows, is_postgresql
 from tidings.models import LiveCounter, LiveEvent
 
 
@@ -44,21 +44,68 @@ async def reserve(
     unread_added: Mapping[str, int] | None = None,
 ) -> dict[str, Reserved]:
     """Take ``wanted[user]`` seqs of each user's counter, adding ``unread_added[user]`` to
-    their unread count, in one statement.
+    their unread count: one statement on PostgreSQL, one per 250 users on SQLite, run on
+    the driver (for a one-recipient send SQLAlchemy's execution cost more than it).
 
     The counter's row lock, held until commit, keeps each user's events committed in seq
     order (and makes a recount that follows it see every committed item).
     """
     added = unread_added or {}
-    rows = [
-        {"tenant_id": tenant_id, "recipient_id": r, "seq": n, "unread": added.get(r, 0)}
-        for r, n in wanted.items()
-    ]
-    result = await session.execute(_bump_statement(session), rows)
-    return {
-        recipient: Reserved(last - wanted[recipient] + 1, unread)
-        for recipient, last, unread in result.all()
-    }
+    users = sorted(wanted)  # the same lock order in every transaction: no deadlocks
+    found: dict[str, Reserved] = {}
+    if is_postgresql(session):
+        batches = [users]  # one statement: the rows travel as three arrays
+    else:
+        batches = [users[i : i + _SQLITE_ROWS] for i in range(0, len(users), _SQLITE_ROWS)]
+    for batch in batches:
+        statement, parameters = _bump(session, tenant_id, batch, wanted, added)
+        for recipient, last, unread in await fetch_rows(session, statement, parameters):
+            found[recipient] = Reserved(last - wanted[recipient] + 1, unread)
+    return found
+
+
+# the counter upsert: insert a user's counter or add to it, returning the new values (the
+# statements are put together of these fixed parts and placeholders only)
+_BUMP_INTO = "INSERT INTO live_counters (tenant_id, recipient_id, seq, unread)"
+_BUMP_CONFLICT = (
+    "ON CONFLICT (tenant_id, recipient_id) DO UPDATE SET"
+    " seq = live_counters.seq + excluded.seq,"
+    " unread = live_counters.unread + excluded.unread"
+    " RETURNING recipient_id, seq, unread"
+)
+_BUMP_POSTGRESQL = " ".join(
+    (
+        _BUMP_INTO,
+        "SELECT %s, r, n, u FROM unnest(%s::text[], %s::bigint[], %s::int[]) AS t(r, n, u)",
+        "ORDER BY r",
+        _BUMP_CONFLICT,
+    )
+)
+_SQLITE_ROWS = 250  # 1,000 parameters a statement
+_BUMP_SQLITE: dict[int, str] = {}
+
+
+def _bump(
+    session: AsyncSession,
+    tenant_id: str,
+    users: list[str],
+    wanted: Mapping[str, int],
+    added: Mapping[str, int],
+) -> tuple[str, list[Any]]:
+    """The upsert of ``users``' counters and its parameters, for the session's database."""
+    if is_postgresql(session):
+        seqs = [wanted[r] for r in users]
+        return _BUMP_POSTGRESQL, [tenant_id, users, seqs, [added.get(r, 0) for r in users]]
+    statement = _BUMP_SQLITE.get(len(users))
+    if statement is None:
+        rows = ", ".join("(?, ?, ?, ?)" for _ in users)
+        statement = _BUMP_SQLITE[len(users)] = " ".join(
+            (_BUMP_INTO, "VALUES", rows, _BUMP_CONFLICT)
+        )
+    parameters: list[Any] = []
+    for recipient in users:
+        parameters += (tenant_id, recipient, wanted[recipient], added.get(recipient, 0))
+    return statement, parameters
 
 
 async def set_unread(session: AsyncSession, tenant_id: str, counts: Mapping[str, int]) -> None:
@@ -123,22 +170,6 @@ _SET_UNREAD = (
     )
     .values(unread=bindparam("n"))
 )
-_BUMP: dict[str, Any] = {}
-
-
-def _bump_statement(session: AsyncSession) -> Any:
-    """The counter upsert, built once per dialect (building it costs more than running it)."""
-    dialect = session.get_bind().dialect.name
-    if dialect not in _BUMP:
-        stmt = dialect_insert(session, _COUNTERS)
-        _BUMP[dialect] = stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "recipient_id"],
-            set_={
-                "seq": _COUNTERS.c.seq + stmt.excluded.seq,
-                "unread": _COUNTERS.c.unread + stmt.excluded.unread,
-            },
-        ).returning(_COUNTERS.c.recipient_id, _COUNTERS.c.seq, _COUNTERS.c.unread)
-    return _BUMP[dialect]
 
 
 async def current_seq(session: AsyncSession, tenant_id: str, recipient_id: str) -> int:

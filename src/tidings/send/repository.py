@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tidings.kit.sql import column_reader, fetch_rows, is_postgresql
 from tidings.kit.sql import insert_rows as insert_table_rows
 from tidings.models import (
     Delivery,
@@ -49,39 +50,26 @@ class Audience:
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # their preferences
 
 
-# the tenant's row, joined to the recipients asked for and their preference documents
-# (on the tables: a statement of ORM attributes costs the ORM's compile and load steps)
-_TENANTS = cast(Table, Tenant.__table__).c
-_RECIPIENTS = cast(Table, Recipient.__table__).c
-_PREFERENCES = cast(Table, PreferenceSet.__table__).c
-_AUDIENCE = (
-    select(
-        _TENANTS.settings,
-        _PREFERENCES.document,
-        _RECIPIENTS.id,
-        _RECIPIENTS.name,
-        _RECIPIENTS.email,
-        _RECIPIENTS.phone,
-        _RECIPIENTS.locale,
-        _RECIPIENTS.timezone,
-        _RECIPIENTS.data,
+# the tenant's row, joined to the recipients asked for and their preference documents; run
+# on the driver (fetch_rows), as SQLAlchemy's execution of it cost more than the statement
+_AUDIENCE = " ".join(
+    (
+        "SELECT t.settings, p.document,",
+        "r.id, r.name, r.email, r.phone, r.locale, r.timezone, r.data",
+        "FROM tenants AS t",
+        "LEFT JOIN recipients AS r ON r.tenant_id = t.id AND r.id {ids}",
+        "LEFT JOIN preferences AS p ON p.tenant_id = r.tenant_id AND p.recipient_id = r.id",
+        "WHERE t.id = {tenant}",
     )
-    .select_from(cast(Table, Tenant.__table__))
-    .outerjoin(
-        cast(Table, Recipient.__table__),
-        and_(
-            _RECIPIENTS.tenant_id == _TENANTS.id,
-            _RECIPIENTS.id.in_(bindparam("ids", expanding=True)),
-        ),
-    )
-    .outerjoin(
-        cast(Table, PreferenceSet.__table__),
-        and_(
-            _PREFERENCES.tenant_id == _RECIPIENTS.tenant_id,
-            _PREFERENCES.recipient_id == _RECIPIENTS.id,
-        ),
-    )
-    .where(_TENANTS.id == bindparam("tenant_id"))
+)
+_AUDIENCE_POSTGRESQL = _AUDIENCE.format(ids="= ANY(%s)", tenant="%s")
+_SQLITE_IDS = 500  # recipients a statement
+_AUDIENCE_SQLITE: dict[int, str] = {}
+# JSON columns (settings, document, data), as their types read them on each database
+_JSON_COLUMNS = (
+    cast(Table, Tenant.__table__).c.settings,
+    cast(Table, PreferenceSet.__table__).c.document,
+    cast(Table, Recipient.__table__).c.data,
 )
 
 
@@ -90,17 +78,36 @@ async def audience(session: AsyncSession, tenant_id: str, recipient_ids: Sequenc
     preference documents of those that have one."""
     found = Audience()
     ids = list(recipient_ids)
-    for start in range(0, len(ids), 500):
-        rows = await session.execute(
-            _AUDIENCE, {"tenant_id": tenant_id, "ids": ids[start : start + 500]}
-        )
-        for settings, document, *contact in rows:
-            found.tenant_settings = dict(settings or {})
-            if contact[0] is not None:
-                found.recipients[contact[0]] = Contact(*contact)
+    if is_postgresql(session):
+        statements = [(_AUDIENCE_POSTGRESQL, [ids, tenant_id])]
+    else:
+        statements = [
+            (_audience_sqlite(len(chunk)), [*chunk, tenant_id])
+            for chunk in (ids[i : i + _SQLITE_IDS] for i in range(0, len(ids), _SQLITE_IDS))
+        ]
+    read_settings, read_document, read_data = [
+        column_reader(session, column) for column in _JSON_COLUMNS
+    ]
+    for statement, parameters in statements:
+        for settings, document, rid, name, email, phone, locale, zone, data in await fetch_rows(
+            session, statement, parameters
+        ):
+            found.tenant_settings = dict(read_settings(settings) or {})
+            if rid is not None:
+                found.recipients[rid] = Contact(
+                    rid, name, email, phone, locale, zone, read_data(data)
+                )
                 if document is not None:
-                    found.documents[contact[0]] = dict(document)
+                    found.documents[rid] = dict(read_document(document))
     return found
+
+
+def _audience_sqlite(size: int) -> str:
+    statement = _AUDIENCE_SQLITE.get(size)
+    if statement is None:
+        marks = ", ".join("?" for _ in range(size))
+        statement = _AUDIENCE_SQLITE[size] = _AUDIENCE.format(ids=f"IN ({marks})", tenant="?")
+    return statement
 
 
 async def insert_send(session: AsyncSession, send: dict[str, Any]) -> None:
