@@ -83,8 +83,15 @@ async def fetch_rows(session: AsyncSession, statement: str, parameters: Sequence
 def column_reader(session: AsyncSession, column: Any) -> Callable[[Any], Any]:
     """How ``column``'s type reads a value the driver returned (for ``fetch_rows``)."""
     dialect = session.get_bind().dialect
-    read = column.type.dialect_impl(dialect).result_processor(dialect, None)
-    return _same if read is None else read
+    key = (dialect.name, column.table.name, column.name)
+    read = _READERS.get(key)
+    if read is None:
+        processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        read = _READERS[key] = _same if processor is None else processor
+    return read
+
+
+_READERS: dict[tuple[str, str, str], Callable[[Any], Any]] = {}
 
 
 _DRIVER = "tidings.driver_connection"
