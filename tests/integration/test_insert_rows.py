@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import pytest
 from sqlalchemy import Table, select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from tidings.db import Database
@@ -79,3 +80,23 @@ async def test_a_batch_stores_each_rows_own_values(
         assert settings == row["settings"]
         assert created == row["created_at"]
         assert created is not None and created.utcoffset() == timedelta(0)
+
+
+async def test_driver_errors_surface_as_sqlalchemy_errors(database_url: str) -> None:
+    """The API answers SQLAlchemy's IntegrityError with a 409 and its connection errors with
+    a 503: rows written through the driver raise the same classes."""
+    db = Database(database_url)
+    try:
+        async with db.transaction() as session:
+            await sql.insert_rows(session, TENANTS, [_tenant("t1", {}, NOON)])
+        with pytest.raises(sa_exc.IntegrityError):
+            async with db.transaction() as session:
+                await sql.insert_rows(session, TENANTS, [_tenant("t1", {}, NOON)])
+        with pytest.raises(
+            sa_exc.ProgrammingError if "postgresql" in database_url else sa_exc.OperationalError
+        ):
+            async with db.transaction() as session:
+                await sql.fetch_rows(session, "SELECT no_such_column FROM tenants", [])
+        assert set(await _stored(db)) == {"t1"}
+    finally:
+        await db.dispose()

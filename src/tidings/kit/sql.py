@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Dialect, Select, Table, and_, or_
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
@@ -46,20 +48,21 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     plan = _plan(table, dialect, tuple(rows[0]))
     steps = plan.steps if len(rows) == 1 else [_remembered(*entry) for entry in plan.processors]
     values = [[process(row[name]) for name, process in steps] for row in rows]
-    if dialect.name == "postgresql":
-        if len(rows) >= COPY_FROM_ROWS:
-            async with driver.cursor() as cursor, cursor.copy(plan.copy) as copy:
-                for row in values:
-                    await copy.write_row(row)
+    with _as_sqlalchemy_errors(dialect, plan.insert):
+        if dialect.name == "postgresql":
+            if len(rows) >= COPY_FROM_ROWS:
+                async with driver.cursor() as cursor, cursor.copy(plan.copy) as copy:
+                    for row in values:
+                        await copy.write_row(row)
+                return
+            async with driver.cursor() as cursor:
+                await cursor.executemany(plan.insert, values)
             return
-        async with driver.cursor() as cursor:
+        cursor = driver.cursor()
+        try:
             await cursor.executemany(plan.insert, values)
-        return
-    cursor = driver.cursor()
-    try:
-        await cursor.executemany(plan.insert, values)
-    finally:
-        await cursor.close()
+        finally:
+            await cursor.close()
 
 
 async def fetch_rows(session: AsyncSession, statement: str, parameters: Sequence[Any]) -> list[Any]:
@@ -68,16 +71,35 @@ async def fetch_rows(session: AsyncSession, statement: str, parameters: Sequence
     them: for the few statements of a send that SQLAlchemy's execution would cost more
     than the statement itself."""
     dialect, driver = await _driver_connection(session)
-    if dialect.name == "postgresql":
-        async with driver.cursor() as cursor:
+    with _as_sqlalchemy_errors(dialect, statement):
+        if dialect.name == "postgresql":
+            async with driver.cursor() as cursor:
+                await cursor.execute(statement, parameters)
+                return list(await cursor.fetchall())
+        cursor = driver.cursor()
+        try:
             await cursor.execute(statement, parameters)
             return list(await cursor.fetchall())
-    cursor = driver.cursor()
+        finally:
+            await cursor.close()
+
+
+@contextmanager
+def _as_sqlalchemy_errors(dialect: Dialect, statement: str) -> Iterator[None]:
+    """Raise the driver's errors as SQLAlchemy raises them (IntegrityError,
+    OperationalError, ...): the API answers those with a 409 or a 503."""
+    base = dialect.loaded_dbapi.Error
     try:
-        await cursor.execute(statement, parameters)
-        return list(await cursor.fetchall())
-    finally:
-        await cursor.close()
+        yield
+    except base as exc:
+        raise sa_exc.DBAPIError.instance(
+            statement,
+            None,
+            exc,
+            base,
+            dialect=dialect,
+            connection_invalidated=dialect.is_disconnect(exc, None, None),
+        ) from exc
 
 
 def column_reader(session: AsyncSession, column: Any) -> Callable[[Any], Any]:
