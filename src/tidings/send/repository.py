@@ -89,10 +89,10 @@ async def audience(session: AsyncSession, tenant_id: str, recipient_ids: Sequenc
         column_reader(session, column) for column in _JSON_COLUMNS
     ]
     for statement, parameters in statements:
-        for settings, document, rid, name, email, phone, locale, zone, data in await fetch_rows(
-            session, statement, parameters
-        ):
-            found.tenant_settings = dict(read_settings(settings) or {})
+        rows = await fetch_rows(session, statement, parameters)
+        if rows:  # every row carries the tenant's settings
+            found.tenant_settings = dict(read_settings(rows[0][0]) or {})
+        for _settings, document, rid, name, email, phone, locale, zone, data in rows:
             if rid is not None:
                 found.recipients[rid] = Contact(
                     rid, name, email, phone, locale, zone, read_data(data)
