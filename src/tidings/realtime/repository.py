@@ -65,7 +65,7 @@ async def reserve(
 
 
 # the counter upsert: insert a user's counter or add to it, returning the new values (the
-# statements are put together of these fixed parts and placeholders only)
+# statements are put together of these fixed parts and parameter marks only)
 _BUMP_INTO = "INSERT INTO live_counters (tenant_id, recipient_id, seq, unread)"
 _BUMP_CONFLICT = (
     "ON CONFLICT (tenant_id, recipient_id) DO UPDATE SET"
