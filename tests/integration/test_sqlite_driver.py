@@ -132,3 +132,23 @@ async def test_a_cancelled_statement_lets_go_of_the_connection_only_when_done(
         other.close()
         await connection.close()
     assert _names(db_file) == ["after"]
+
+
+async def test_begin_now_starts_at_once_or_says_the_database_is_locked(db_file: Path) -> None:
+    connection = await sqlite.connector(f"sqlite+aiosqlite:///{db_file}", busy_timeout_ms=5000)()
+    other = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        assert connection.begin_now("BEGIN IMMEDIATE") is False  # no waiting on the loop
+        assert time.monotonic() - started < 1
+        assert not connection.in_transaction
+        other.execute("ROLLBACK")
+        assert connection.begin_now("BEGIN IMMEDIATE") is True
+        assert connection.in_transaction
+        await connection.cursor().execute("INSERT INTO items (name) VALUES ('now')")
+        await connection.commit()
+    finally:
+        other.close()
+        await connection.close()
+    assert _names(db_file) == ["now"]

@@ -113,6 +113,18 @@ class InlineConnection:
         await cursor.execute(sql, parameters)
         return cursor
 
+    def begin_now(self, statement: str) -> bool:
+        """Run ``statement`` (a BEGIN) at once, from synchronous code such as SQLAlchemy's
+        ``begin`` event; False when the database is locked by another connection, which
+        leaves the caller to issue it through the cursor (that waits on a thread)."""
+        try:
+            self._conn.execute(statement)
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+            return False
+        return True
+
     async def commit(self) -> None:
         await self.run(self._conn.commit)
 
