@@ -15,7 +15,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tidings import __version__
-from tidings.api import v1
+from tidings.api import include_v1
 from tidings.bootstrap import service_context
 from tidings.channels.registry import ProviderRegistry
 from tidings.config import Settings, get_settings
@@ -91,7 +91,7 @@ def create_app(
         redoc_url="/redoc",
     )
     app.include_router(ops_router)
-    app.include_router(v1)
+    include_v1(app)
     app.add_middleware(
         RequestContextMiddleware,
         max_body=settings.max_body_bytes,
