@@ -1,11 +1,18 @@
 """The ingest and inbox baselines: bare FastAPI endpoints running the same SQL raw.
 
-``POST /v1/notifications`` parses the same body and inserts one send row, one
-notification row and one delivery row per recipient into a migrated Tidings schema,
-in one transaction, then answers 202. What it leaves out is what Tidings adds: the
-token check, tenants (one fixed tenant, seeded at start), recipient lookup and
-creation (the recipients named in ``BENCH_BARE_RECIPIENTS`` are seeded at start),
-idempotency, templates, the ORM, middleware and the outbox hand-over.
+``POST /v1/notifications`` parses the same body and runs, in one transaction on a
+migrated Tidings schema, the statements Tidings runs for a literal in-app send to
+recipients that exist: the send row; the audience read (the tenant's settings, the
+recipients and their preference documents, ``tidings.send.repository.audience``); a
+notification and a delivery row per recipient; the upsert of their live counters
+(``tidings.realtime.repository.reserve``); their two live events
+(``notification.created`` and ``unread_count``). It answers 202 with the body Tidings
+answers. What it leaves out is the Python around those statements: the token check,
+the tenant cache (one fixed tenant, seeded at start), recipient creation (the
+recipients named in ``BENCH_BARE_RECIPIENTS`` are seeded at start), idempotency,
+templates and preferences, SQLAlchemy, middleware and the live publication.
+With ``BENCH_BARE_STATEMENTS=inserts`` it runs the three inserts only (send,
+notifications, deliveries), the narrower baseline the figures used until 2026-12-07.
 
 ``GET /v1/me/notifications?unread=true&limit=N`` and
 ``GET /v1/me/notifications/unread-count`` run the inbox scenario's statements
@@ -55,8 +62,33 @@ class SendBody(BaseModel):
     channels: list[Literal["in_app"]] = Field(default_factory=lambda: ["in_app"])
 
 
+class NotificationRef(BaseModel):
+    id: str
+    recipient_id: str
+
+
 class Accepted(BaseModel):
     id: str
+    status: Literal["accepted"] = "accepted"
+    notifications: list[NotificationRef]
+
+
+# Tidings' statements for a send, written out (tidings.send.repository._AUDIENCE and
+# tidings.realtime.repository's counter upsert)
+_AUDIENCE = (
+    "SELECT t.settings, p.document, r.id, r.name, r.email, r.phone, r.locale, r.timezone,"
+    " r.data FROM tenants AS t"
+    " LEFT JOIN recipients AS r ON r.tenant_id = t.id AND r.id {ids}"
+    " LEFT JOIN preferences AS p ON p.tenant_id = r.tenant_id AND p.recipient_id = r.id"
+    " WHERE t.id = {tenant}"
+)
+_COUNTERS_INTO = "INSERT INTO live_counters (tenant_id, recipient_id, seq, unread)"
+_COUNTERS_CONFLICT = (
+    " ON CONFLICT (tenant_id, recipient_id) DO UPDATE SET"
+    " seq = live_counters.seq + excluded.seq, unread = live_counters.unread + excluded.unread"
+    " RETURNING recipient_id, seq, unread"
+)
+_EVENT_COLUMNS = ("tenant_id", "recipient_id", "seq", "type", "data", "created_at")
 
 
 def _statements(kind: str) -> tuple[str, str, str]:
@@ -65,6 +97,70 @@ def _statements(kind: str) -> tuple[str, str, str]:
         rows.insert_sql(kind, "notifications", rows.NOTIFICATION_COLUMNS),
         rows.insert_sql(kind, "deliveries", rows.DELIVERY_COLUMNS),
     )
+
+
+def _audience(kind: str, tenant: str, recipients: list[str]) -> tuple[str, list[Any]]:
+    if kind == "sqlite":
+        marks = ", ".join("?" for _ in recipients)
+        return _AUDIENCE.format(ids=f"IN ({marks})", tenant="?"), [*recipients, tenant]
+    return _AUDIENCE.format(ids="= ANY(%s)", tenant="%s"), [recipients, tenant]
+
+
+def _counters(kind: str, tenant: str, recipients: list[str]) -> tuple[str, list[Any]]:
+    """Two seqs (the item, the count) and one unread item more for each recipient."""
+    users = sorted(recipients)
+    if kind == "sqlite":
+        values = ", ".join("(?, ?, ?, ?)" for _ in users)
+        params: list[Any] = []
+        for user in users:
+            params += (tenant, user, 2, 1)
+        return f"{_COUNTERS_INTO} VALUES {values}{_COUNTERS_CONFLICT}", params
+    select = (
+        " SELECT %s, r, n, u FROM unnest(%s::text[], %s::bigint[], %s::int[]) AS t(r, n, u)"
+        " ORDER BY r"
+    )
+    return (
+        _COUNTERS_INTO + select + _COUNTERS_CONFLICT,
+        [tenant, users, [2] * len(users), [1] * len(users)],
+    )
+
+
+def _events(
+    kind: str,
+    tenant: str,
+    notifications: list[Any],
+    counters: Sequence[Sequence[Any]],
+    payload: SendBody,
+) -> list[tuple[Any, ...]]:
+    """Each recipient's ``notification.created`` and ``unread_count`` rows, with the seqs
+    the counter upsert returned (``(recipient, last seq, unread)``)."""
+    taken = {recipient: (seq, unread) for recipient, seq, unread in counters}
+    events: list[tuple[Any, ...]] = []
+    for row in notifications:
+        notification_id, _tenant, send_id, recipient = row[:4]
+        seq, unread = taken[recipient]
+        created = row[13]
+        item = {
+            "id": notification_id,
+            "send_id": send_id,
+            "template": None,
+            "category": "general",
+            "priority": "normal",
+            "title": payload.title,
+            "body": payload.body,
+            "action_url": None,
+            "data": {},
+            "created_at": created if isinstance(created, str) else created.isoformat(),
+            "read": False,
+            "read_at": None,
+        }
+        events.append(
+            (tenant, recipient, seq - 1, "notification.created", json.dumps(item), created)
+        )
+        events.append(
+            (tenant, recipient, seq, "unread_count", json.dumps({"count": unread}), created)
+        )
+    return events
 
 
 def _rows(
@@ -161,6 +257,8 @@ def create_app() -> FastAPI:
     tenant = os.environ.get("BENCH_BARE_TENANT", TENANT)
     recipients = os.environ.get("BENCH_BARE_RECIPIENTS", "r1").split(",")
     send_sql, notification_sql, delivery_sql = _statements(kind)
+    events_sql = rows.insert_sql(kind, "live_events", _EVENT_COLUMNS)
+    every_statement = os.environ.get("BENCH_BARE_STATEMENTS", "all") != "inserts"
     inbox_sql = inbox.statements(kind)
     state: dict[str, Any] = {}
 
@@ -206,14 +304,23 @@ def create_app() -> FastAPI:
     @app.post("/v1/notifications", status_code=status.HTTP_202_ACCEPTED)
     async def create(payload: SendBody) -> Accepted:
         send, notifications, deliveries = _rows(kind, tenant, payload)
+        names = list(dict.fromkeys(payload.recipients))
+        audience_sql, audience_params = _audience(kind, tenant, names)
+        counters_sql, counters_params = _counters(kind, tenant, names)
         if kind == "sqlite":
             conn = state["conn"]
             async with state["lock"]:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     conn.execute(send_sql, send)
+                    if every_statement:
+                        conn.execute(audience_sql, audience_params).fetchall()
                     conn.executemany(notification_sql, notifications)
                     conn.executemany(delivery_sql, deliveries)
+                    if every_statement:
+                        counters = conn.execute(counters_sql, counters_params).fetchall()
+                        events = _events(kind, tenant, notifications, counters, payload)
+                        conn.executemany(events_sql, events)
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
@@ -221,10 +328,19 @@ def create_app() -> FastAPI:
         else:
             async with state["pool"].connection() as conn, conn.transaction():
                 await conn.execute(send_sql, send)
+                if every_statement:
+                    await (await conn.execute(audience_sql, audience_params)).fetchall()
                 async with conn.cursor() as cur:
                     await cur.executemany(notification_sql, notifications)
                     await cur.executemany(delivery_sql, deliveries)
-        return Accepted(id=send[0])
+                if every_statement:
+                    found = await conn.execute(counters_sql, counters_params)
+                    counters = await found.fetchall()
+                    events = _events(kind, tenant, notifications, counters, payload)
+                    async with conn.cursor() as cur:
+                        await cur.executemany(events_sql, events)
+        refs = [NotificationRef(id=row[0], recipient_id=row[3]) for row in notifications]
+        return Accepted(id=send[0], notifications=refs)
 
     async def read(name: str, limit: int = inbox.LIMIT) -> list[Any]:
         """Run the inbox statement ``name`` for the first recipient, "now" being now."""
