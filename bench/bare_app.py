@@ -126,40 +126,21 @@ def _counters(kind: str, tenant: str, recipients: list[str]) -> tuple[str, list[
 
 
 def _events(
-    kind: str,
-    tenant: str,
-    notifications: list[Any],
-    counters: Sequence[Sequence[Any]],
-    payload: SendBody,
+    tenant: str, notifications: list[Any], counters: Sequence[Sequence[Any]], payload: SendBody
 ) -> list[tuple[Any, ...]]:
     """Each recipient's ``notification.created`` and ``unread_count`` rows, with the seqs
     the counter upsert returned (``(recipient, last seq, unread)``)."""
     taken = {recipient: (seq, unread) for recipient, seq, unread in counters}
     events: list[tuple[Any, ...]] = []
-    for row in notifications:
-        notification_id, _tenant, send_id, recipient = row[:4]
+    for notification_id, _tenant, send_id, recipient, *rest in notifications:
         seq, unread = taken[recipient]
-        created = row[13]
-        item = {
-            "id": notification_id,
-            "send_id": send_id,
-            "template": None,
-            "category": "general",
-            "priority": "normal",
-            "title": payload.title,
-            "body": payload.body,
-            "action_url": None,
-            "data": {},
-            "created_at": created if isinstance(created, str) else created.isoformat(),
-            "read": False,
-            "read_at": None,
-        }
-        events.append(
-            (tenant, recipient, seq - 1, "notification.created", json.dumps(item), created)
+        created = rest[9]  # created_at, as the driver takes it
+        item = rows.item_json(
+            notification_id, send_id, created, title=payload.title, body=payload.body
         )
-        events.append(
-            (tenant, recipient, seq, "unread_count", json.dumps({"count": unread}), created)
-        )
+        events.append((tenant, recipient, seq - 1, "notification.created", item, created))
+        count = json.dumps({"count": unread})
+        events.append((tenant, recipient, seq, "unread_count", count, created))
     return events
 
 
@@ -319,7 +300,7 @@ def create_app() -> FastAPI:
                     conn.executemany(delivery_sql, deliveries)
                     if every_statement:
                         counters = conn.execute(counters_sql, counters_params).fetchall()
-                        events = _events(kind, tenant, notifications, counters, payload)
+                        events = _events(tenant, notifications, counters, payload)
                         conn.executemany(events_sql, events)
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -336,7 +317,7 @@ def create_app() -> FastAPI:
                 if every_statement:
                     found = await conn.execute(counters_sql, counters_params)
                     counters = await found.fetchall()
-                    events = _events(kind, tenant, notifications, counters, payload)
+                    events = _events(tenant, notifications, counters, payload)
                     async with conn.cursor() as cur:
                         await cur.executemany(events_sql, events)
         refs = [NotificationRef(id=row[0], recipient_id=row[3]) for row in notifications]

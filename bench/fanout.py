@@ -5,13 +5,17 @@ Two Tidings shapes, on the same server and database: a bulk request of 10 items 
 to a 10,000-member topic (``POST /v1/notifications`` with ``topic``, expanded by the
 embedded runner in batches after the 202). The clock runs from the request's start
 until a count of the send's notifications, polled every 20 ms with the raw driver,
-reaches 10,000. The baseline writes the same rows (one send, 10,000 notifications,
-10,000 in-app deliveries) in one transaction with the raw driver: executemany on
-SQLite (aiosqlite), COPY on PostgreSQL (psycopg ``copy.write_row``).
+reaches 10,000. The baseline writes the same rows in one transaction with the raw
+driver: one send, 10,000 notifications, 10,000 in-app deliveries, the 10,000 users' live
+counters (Tidings' upsert, returning the seqs taken) and their 20,000 live events
+(``notification.created``, ``unread_count``); executemany on SQLite (aiosqlite), COPY on
+PostgreSQL (psycopg ``copy.write_row``). A second baseline writes only the send, the
+notifications and the deliveries (the baseline of the figures before 2026-12-07).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +49,16 @@ TOPIC = "bench-fanout"
 AIM_RATIO = 0.4
 POLL_SECONDS = 0.02
 TIMEOUT = 180.0
+# Tidings' live counter upsert (tidings.realtime.repository.reserve): two seqs and one
+# unread item more for each member, returning the last seq taken and the unread count
+COUNTERS_INTO = "INSERT INTO live_counters (tenant_id, recipient_id, seq, unread)"
+COUNTERS_CONFLICT = (
+    " ON CONFLICT (tenant_id, recipient_id) DO UPDATE SET"
+    " seq = live_counters.seq + excluded.seq, unread = live_counters.unread + excluded.unread"
+    " RETURNING recipient_id, seq, unread"
+)
+COUNTERS_A_STATEMENT = 250  # on SQLite, as Tidings
+EVENT_COLUMNS = ("tenant_id", "recipient_id", "seq", "type", "data", "created_at")
 
 
 class Counter:
@@ -136,9 +150,25 @@ def _baseline_rows(kind: str, members: list[str]) -> tuple[tuple[Any, ...], list
     return send, notifications, deliveries
 
 
-async def baseline(db: Database, members: list[str]) -> float:
-    """The same rows in one transaction; the clock includes building the rows."""
+def _event_rows(notifications: list[Any], counters: list[Any]) -> list[tuple[Any, ...]]:
+    """Each member's two live events, with the seqs their counter upsert returned."""
+    last = {recipient: (seq, unread) for recipient, seq, unread in counters}
+    events: list[tuple[Any, ...]] = []
+    for notification_id, _tenant, send_id, member, *rest in notifications:
+        seq, unread = last[member]
+        created = rest[9]  # created_at, as the driver takes it
+        item = rows.item_json(notification_id, send_id, created)
+        events.append((TENANT, member, seq - 1, "notification.created", item, created))
+        count = json.dumps({"count": unread})
+        events.append((TENANT, member, seq, "unread_count", count, created))
+    return events
+
+
+async def baseline(db: Database, members: list[str], *, every_row: bool = True) -> float:
+    """The same rows in one transaction (``every_row=False``: the send, notifications
+    and deliveries only); the clock includes building the rows."""
     kind = db.kind
+    users = sorted(members)
     if kind == "sqlite":
         async with aiosqlite.connect(db.dsn, isolation_level=None) as conn:
             await conn.execute("PRAGMA synchronous=NORMAL")
@@ -154,6 +184,20 @@ async def baseline(db: Database, members: list[str]) -> float:
             await conn.executemany(
                 rows.insert_sql(kind, "deliveries", rows.DELIVERY_COLUMNS), deliveries
             )
+            if every_row:
+                counters: list[Any] = []
+                for start in range(0, len(users), COUNTERS_A_STATEMENT):
+                    batch = users[start : start + COUNTERS_A_STATEMENT]
+                    values = ", ".join("(?, ?, 2, 1)" for _ in batch)
+                    params = [value for user in batch for value in (TENANT, user)]
+                    async with conn.execute(
+                        f"{COUNTERS_INTO} VALUES {values}{COUNTERS_CONFLICT}", params
+                    ) as cur:
+                        counters += await cur.fetchall()
+                await conn.executemany(
+                    rows.insert_sql(kind, "live_events", EVENT_COLUMNS),
+                    _event_rows(notifications, counters),
+                )
             await conn.execute("COMMIT")
             return time.perf_counter() - started
     async with await psycopg.AsyncConnection.connect(db.dsn) as conn:
@@ -167,6 +211,17 @@ async def baseline(db: Database, members: list[str]) -> float:
             async with cur.copy(rows.copy_sql("deliveries", rows.DELIVERY_COLUMNS)) as cp:
                 for row in deliveries:
                     await cp.write_row(row)
+            if every_row:
+                await cur.execute(
+                    COUNTERS_INTO
+                    + " SELECT %s, r, 2, 1 FROM unnest(%s::text[]) AS t(r) ORDER BY r"
+                    + COUNTERS_CONFLICT,
+                    [TENANT, users],
+                )
+                counters = await cur.fetchall()
+                async with cur.copy(rows.copy_sql("live_events", EVENT_COLUMNS)) as cp:
+                    for row in _event_rows(notifications, counters):
+                        await cp.write_row(row)
         return time.perf_counter() - started
 
 
@@ -191,6 +246,7 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
         bulk: list[float] = []
         topic: list[float] = []
         base: list[float] = []
+        inserts: list[float] = []
         async with (
             running(tidings_server(ws, db)) as server,
             httpx.AsyncClient(
@@ -211,6 +267,7 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
                 topic.append(await tidings_topic(client, counter))
                 await Profiler.finish(task)
                 base.append(await baseline(db, members))
+                inserts.append(await baseline(db, members, every_row=False))
         cmd_base = (
             "aiosqlite executemany, one transaction"
             if kind == "sqlite"
@@ -241,17 +298,29 @@ async def run(ws: Workspace, opts: Options) -> ScenarioResult:
                 samples=topic,
                 baseline_samples=base,
             ),
+            Figure(
+                kind,
+                "bulk, against notifications and deliveries only",
+                "s",
+                "lower",
+                median(bulk),
+                median(inserts),
+                command=f"as above / {cmd_base}, without the counters and live events",
+                samples=bulk,
+                baseline_samples=inserts,
+            ),
         ]
         result.notes.append(
             f"{kind}: subscribing the 10,000 members (10 x POST /v1/topics/{{t}}/subscribers, "
             f"not timed) took {subscribe_seconds:.1f}s; rows per second at the median: "
             f"bulk {RECIPIENTS / median(bulk):,.0f}, topic {RECIPIENTS / median(topic):,.0f}, "
-            f"baseline {RECIPIENTS / median(base):,.0f} notifications/s "
-            "(each with its delivery row)."
+            f"baseline {RECIPIENTS / median(base):,.0f} notifications/s (each with its "
+            f"delivery row, counter and two live events), "
+            f"{RECIPIENTS / median(inserts):,.0f} with their delivery rows only."
         )
     result.notes.append(
         "Each run is a new send to the same 10,000 recipients (created when they were "
-        "subscribed), so the tables grow by 20,000 rows per measurement, for both sides; "
-        "runs alternate bulk, topic, baseline."
+        "subscribed), so the tables grow by 40,000 rows per measurement, for every side; "
+        "runs alternate bulk, topic, baseline, baseline without counters and events."
     )
     return result

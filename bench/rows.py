@@ -115,6 +115,30 @@ def send_row(
     )
 
 
+def item_json(
+    notification_id: str, send_id: str, created_at: Any, *, title: str = "t", body: str = "b"
+) -> str:
+    """The ``notification.created`` event's data of a literal in-app item (the inbox item
+    Tidings logs), as JSON text; ``created_at`` as the driver takes it."""
+    stamp = created_at if isinstance(created_at, str) else created_at.isoformat()
+    return json.dumps(
+        {
+            "id": notification_id,
+            "send_id": send_id,
+            "template": None,
+            "category": "general",
+            "priority": "normal",
+            "title": title,
+            "body": body,
+            "action_url": None,
+            "data": {},
+            "created_at": stamp,
+            "read": False,
+            "read_at": None,
+        }
+    )
+
+
 def notification_row(
     kind: str,
     notification_id: str,

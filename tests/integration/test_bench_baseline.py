@@ -7,6 +7,7 @@ the baseline's answer has Tidings' shape.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
@@ -114,3 +115,8 @@ async def test_the_bare_app_runs_the_statements_of_a_tidings_send(
         (4, "unread_count", 2),
     ]
     assert counter == (4, 2)
+    item_keys = "SELECT data FROM live_events WHERE type = 'notification.created' LIMIT 1"
+    with sqlite3.connect(ours_file) as ours, sqlite3.connect(bare_file) as bare:
+        (ours_item,) = ours.execute(item_keys).fetchone()
+        (bare_item,) = bare.execute(item_keys).fetchone()
+    assert json.loads(bare_item).keys() == json.loads(ours_item).keys()
