@@ -58,7 +58,7 @@ async def test_a_batch_stores_each_rows_own_values(
     """A batch remembers the processing of repeated timestamps and JSON documents; every
     row still gets its own values (equal instants in other zones are stored in UTC)."""
     monkeypatch.setattr(sql, "COPY_FROM_ROWS", copy_from)
-    shared = {"brand": {"name": "Acme"}}
+    shared = {"brand": {"name": "Acmé \u2603", "tags": [1, None, "x\\ty"]}}
     paris = timezone(timedelta(hours=2))
     rows = []
     for i in range(300):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,11 +47,17 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
         return
     dialect, driver = await _driver_connection(session)
     plan = _plan(table, dialect, tuple(rows[0]))
-    steps = plan.steps if len(rows) == 1 else [_remembered(*entry) for entry in plan.processors]
+    copy = dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS
+    if len(rows) == 1:
+        steps = plan.steps
+    else:
+        steps = [
+            _remembered(*entry) for entry in (plan.copy_processors if copy else plan.processors)
+        ]
     values = [[process(row[name]) for name, process in steps] for row in rows]
     with _as_sqlalchemy_errors(dialect, plan.insert):
         if dialect.name == "postgresql":
-            if len(rows) >= COPY_FROM_ROWS:
+            if copy:
                 async with driver.cursor() as cursor, cursor.copy(plan.copy) as copy:
                     for row in values:
                         await copy.write_row(row)
@@ -140,6 +147,10 @@ class _InsertPlan:
     # per column: its name, its bind processing, and how a batch remembers its results
     processors: list[tuple[str, Callable[[Any], Any], str]]
     steps: list[tuple[str, Callable[[Any], Any]]]  # name and processing, for one row
+    # the same for COPY: JSON documents as text (the INSERT's processing wraps each one
+    # for the driver, which serialized it again for every row: a send's rows share
+    # their data document)
+    copy_processors: list[tuple[str, Callable[[Any], Any], str]]
 
 
 _PLANS: dict[tuple[str, str, tuple[str, ...]], _InsertPlan] = {}
@@ -154,13 +165,31 @@ def _plan(table: Table, dialect: Dialect, columns: tuple[str, ...]) -> _InsertPl
         target = f"{quote(table.name)} ({', '.join(quote(name) for name in columns)})"
         mark = "%s" if dialect.name == "postgresql" else "?"
         processors = [(name, *_processor(table.c[name].type, dialect)) for name in columns]
+        copy_processors = [
+            (name, *_json_text(dialect))
+            if isinstance(table.c[name].type, JSONValue)
+            else (name, process, how)
+            for name, process, how in processors
+        ]
         plan = _PLANS[key] = _InsertPlan(
             insert=f"INSERT INTO {target} VALUES ({', '.join(mark for _ in columns)})",  # noqa: S608
             copy=f"COPY {target} FROM STDIN",
             processors=processors,
             steps=[(name, process) for name, process, _ in processors],
+            copy_processors=copy_processors,
         )
     return plan
+
+
+def _json_text(dialect: Dialect) -> tuple[Callable[[Any], Any], str]:
+    """A JSON document as the text COPY takes (None: SQL NULL, as ``JSONValue`` stores it),
+    with the engine's serializer; remembered per document object through a batch."""
+    dumps: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
+
+    def text(value: Any) -> str | None:
+        return None if value is None else dumps(value)
+
+    return text, "identity"
 
 
 def _processor(column_type: TypeEngine[Any], dialect: Dialect) -> tuple[Callable[[Any], Any], str]:
