@@ -76,7 +76,7 @@ class Accepted(BaseModel):
 # Tidings' statements for a send, written out (tidings.send.repository._AUDIENCE and
 # tidings.realtime.repository's counter upsert)
 _AUDIENCE = (
-    "SELECT t.settings, p.document, r.id, r.name, r.email, r.phone, r.locale, r.timezone,"
+    "SELECT {settings}, p.document, r.id, r.name, r.email, r.phone, r.locale, r.timezone,"
     " r.data FROM tenants AS t"
     " LEFT JOIN recipients AS r ON r.tenant_id = t.id AND r.id {ids}"
     " LEFT JOIN preferences AS p ON p.tenant_id = r.tenant_id AND p.recipient_id = r.id"
@@ -102,8 +102,10 @@ def _statements(kind: str) -> tuple[str, str, str]:
 def _audience(kind: str, tenant: str, recipients: list[str]) -> tuple[str, list[Any]]:
     if kind == "sqlite":
         marks = ", ".join("?" for _ in recipients)
-        return _AUDIENCE.format(ids=f"IN ({marks})", tenant="?"), [*recipients, tenant]
-    return _AUDIENCE.format(ids="= ANY(%s)", tenant="%s"), [recipients, tenant]
+        statement = _AUDIENCE.format(settings="t.settings", ids=f"IN ({marks})", tenant="?")
+        return statement, [*recipients, tenant]
+    statement = _AUDIENCE.format(settings="t.settings::text", ids="= ANY(%s)", tenant="%s")
+    return statement, [recipients, tenant]
 
 
 def _counters(kind: str, tenant: str, recipients: list[str]) -> tuple[str, list[Any]]:
