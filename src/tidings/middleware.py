@@ -65,18 +65,37 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(scope["method"], template, status_holder["status"]).inc()
-            HTTP_LATENCY.labels(scope["method"], template).observe(elapsed)
-            query = scope.get("query_string", b"").decode("latin-1")
-            path = scope["path"] + (f"?{query}" if query else "")
-            access_log.info(
-                "%s %s %s",
-                scope["method"],
-                redact(path),
-                status_holder["status"],
-                extra={"status": status_holder["status"], "ms": round(elapsed * 1000, 2)},
-            )
+            counted, timed = _series(scope["method"], template, status_holder["status"])
+            counted.inc()
+            timed.observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                query = scope.get("query_string", b"").decode("latin-1")
+                path = scope["path"] + (f"?{query}" if query else "")
+                access_log.info(
+                    "%s %s %s",
+                    scope["method"],
+                    redact(path),
+                    status_holder["status"],
+                    extra={"status": status_holder["status"], "ms": round(elapsed * 1000, 2)},
+                )
             request_id_var.reset(token)
+
+
+# a request's metric series, by method, route template and status (a bounded set)
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _series(method: str, template: str, status: int) -> tuple[Any, Any]:
+    """The request counter and latency histogram of a request's labels (looking them up in
+    the metrics took a lock and a label check on every request)."""
+    key = (method, template, status)
+    series = _SERIES.get(key)
+    if series is None:
+        series = _SERIES[key] = (
+            HTTP_REQUESTS.labels(method, template, status),
+            HTTP_LATENCY.labels(method, template),
+        )
+    return series
 
 
 async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes | None:
