@@ -240,12 +240,14 @@ HEADER = """# Benchmarks
 Produced by `make bench` (`python -m bench`; pass options as
 `make bench ARGS="--quick --scenario ingest"`: `--scenario NAME` (repeatable), `--quick`,
 `--database sqlite|postgresql|both`, `--profile DIR`, `--quiet-wait SECONDS`,
-`--output FILE`, `--keep`). The full run takes about 7 minutes. The runner starts
+`--output FILE`, `--keep`). The full run takes about 10 minutes. The runner starts
 everything itself on 127.0.0.1: `tidings serve` processes (each with its own
 `TIDINGS_DATA_DIR` in a temporary directory, `TIDINGS_ENV=development`,
 `TIDINGS_LOG_LEVEL=WARNING`), a database of its own on PostgreSQL at 127.0.0.1:5432
 (created, migrated with `tidings migrate`, dropped; `BENCH_PG_DSN` names another admin
-DSN), the bare baseline app (`bench/bare_app.py`) and an aiosmtpd sink process. It needs
+DSN), the bare baseline app (`bench/bare_app.py`: the statements Tidings runs for a send,
+with the raw driver; `BENCH_BARE_STATEMENTS=inserts` runs only the send's three inserts)
+and an aiosmtpd sink process. It needs
 `wrk` (`make bench` installs the Debian package when it is missing).
 `BENCH_TIDINGS_SERVE="python my_entry_point.py"` starts that instead of
 `.venv/bin/tidings` for `serve`, to measure a patched build. The live and Celery
@@ -253,6 +255,9 @@ scenarios (`live_latency`, `live_fanout`, `celery_drain`) also need Redis at
 127.0.0.1:6379: db 0 carries the live fan-out (pub/sub only), db 12 is the bench's own
 broker and is emptied before and after; they start `tidings worker` processes, a minimal
 websockets server (`bench/ws_baseline.py`) and no-op Celery workers (`bench/noop_app.py`).
+The `push` and `sms` scenarios (about 5 minutes of the full run together) start the
+push-service and Twilio stand-ins of `tests/fixtures` in processes of their own
+(`bench/standins.py`).
 
 Every Tidings figure sits next to a baseline measured in the same run. The ratio is
 oriented so that higher is better and 1.00x is parity: Tidings / baseline for rates,
