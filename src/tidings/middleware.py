@@ -8,6 +8,7 @@ import re
 import time
 from typing import Any
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidings.errors import problem
@@ -82,10 +83,10 @@ class RequestContextMiddleware:
 
 
 # a request's metric series, by method, route template and status (a bounded set)
-_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_SERIES: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
 
-def _series(method: str, template: str, status: int) -> tuple[Any, Any]:
+def _series(method: str, template: str, status: int) -> tuple[Counter, Histogram]:
     """The request counter and latency histogram of a request's labels (looking them up in
     the metrics took a lock and a label check on every request)."""
     key = (method, template, status)

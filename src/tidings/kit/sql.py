@@ -47,17 +47,16 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
         return
     dialect, driver = await _driver_connection(session)
     plan = _plan(table, dialect, tuple(rows[0]))
-    copy = dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS
+    by_copy = dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS
     if len(rows) == 1:
         steps = plan.steps
     else:
-        steps = [
-            _remembered(*entry) for entry in (plan.copy_processors if copy else plan.processors)
-        ]
+        processors = plan.copy_processors if by_copy else plan.processors
+        steps = [_remembered(*entry) for entry in processors]
     values = [[process(row[name]) for name, process in steps] for row in rows]
     with _as_sqlalchemy_errors(dialect, plan.insert):
         if dialect.name == "postgresql":
-            if copy:
+            if by_copy:
                 async with driver.cursor() as cursor, cursor.copy(plan.copy) as copy:
                     for row in values:
                         await copy.write_row(row)
