@@ -4,9 +4,11 @@ would hold it up: a lock held by another connection, and executemany of many row
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,22 @@ def db_file(tmp_path: Path) -> Path:
 def _names(path: Path) -> list[str]:
     with sqlite3.connect(path) as check:
         return [name for (name,) in check.execute("SELECT name FROM items ORDER BY rowid")]
+
+
+@contextlib.asynccontextmanager
+async def _lock_held_elsewhere(
+    db_file: Path, busy_timeout_ms: int
+) -> AsyncIterator[tuple[sqlite.InlineConnection, sqlite3.Connection]]:
+    """One of our connections, and another connection holding the write lock."""
+    url = f"sqlite+aiosqlite:///{db_file}"
+    connection = await sqlite.connector(url, busy_timeout_ms=busy_timeout_ms)()
+    other = sqlite3.connect(db_file, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        yield connection, other
+    finally:
+        other.close()
+        await connection.close()
 
 
 async def _ticks_during(seconds: float) -> int:
@@ -65,10 +83,7 @@ async def test_a_write_waits_for_another_connections_lock_while_the_loop_runs(
 
 
 async def test_a_lock_held_past_the_busy_timeout_fails_the_statement(db_file: Path) -> None:
-    connection = await sqlite.connector(f"sqlite+aiosqlite:///{db_file}", busy_timeout_ms=200)()
-    other = sqlite3.connect(db_file, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
+    async with _lock_held_elsewhere(db_file, 200) as (connection, other):
         started = time.monotonic()
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             await connection.cursor().execute("BEGIN IMMEDIATE")
@@ -78,9 +93,6 @@ async def test_a_lock_held_past_the_busy_timeout_fails_the_statement(db_file: Pa
         cursor = connection.cursor()
         await cursor.execute("INSERT INTO items (name) VALUES ('after')")
         await connection.commit()
-    finally:
-        other.close()
-        await connection.close()
     assert _names(db_file) == ["after"]
 
 
@@ -112,10 +124,7 @@ async def test_executemany_of_many_rows_runs_on_a_thread(
 async def test_a_cancelled_statement_lets_go_of_the_connection_only_when_done(
     db_file: Path,
 ) -> None:
-    connection = await sqlite.connector(f"sqlite+aiosqlite:///{db_file}", busy_timeout_ms=5000)()
-    other = sqlite3.connect(db_file, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
+    async with _lock_held_elsewhere(db_file, 5000) as (connection, other):
         waiting = asyncio.create_task(connection.cursor().execute("BEGIN IMMEDIATE"))
         await asyncio.sleep(0.1)  # now on its thread, waiting for the lock
         waiting.cancel()
@@ -128,17 +137,11 @@ async def test_a_cancelled_statement_lets_go_of_the_connection_only_when_done(
         assert connection.in_transaction
         await connection.rollback()
         await connection.cursor().execute("INSERT INTO items (name) VALUES ('after')")
-    finally:
-        other.close()
-        await connection.close()
     assert _names(db_file) == ["after"]
 
 
 async def test_begin_now_starts_at_once_or_says_the_database_is_locked(db_file: Path) -> None:
-    connection = await sqlite.connector(f"sqlite+aiosqlite:///{db_file}", busy_timeout_ms=5000)()
-    other = sqlite3.connect(db_file, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
+    async with _lock_held_elsewhere(db_file, 5000) as (connection, other):
         started = time.monotonic()
         assert connection.begin_now("BEGIN IMMEDIATE") is False  # no waiting on the loop
         assert time.monotonic() - started < 1
@@ -148,7 +151,4 @@ async def test_begin_now_starts_at_once_or_says_the_database_is_locked(db_file: 
         assert connection.in_transaction
         await connection.cursor().execute("INSERT INTO items (name) VALUES ('now')")
         await connection.commit()
-    finally:
-        other.close()
-        await connection.close()
     assert _names(db_file) == ["now"]
