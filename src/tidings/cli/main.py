@@ -64,6 +64,11 @@ def serve(
         access_log=False,  # it would log raw query strings; Tidings writes its own
         log_config=None,
         server_header=False,
+        # The standard event loop, not uvloop: a send on SQLite runs to its end without
+        # yielding, and under load uvloop left some connections waiting their turn for
+        # hundreds of ms (wrk -c32: p99 268-333 ms, 56-67 ms on asyncio; the same
+        # throughput; live latency alike; see docs/benchmarks.md, 2026-12-07).
+        loop="asyncio",
     )
 
 
