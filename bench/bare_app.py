@@ -73,8 +73,7 @@ class Accepted(BaseModel):
     notifications: list[NotificationRef]
 
 
-# Tidings' statements for a send, written out (tidings.send.repository._AUDIENCE and
-# tidings.realtime.repository's counter upsert)
+# Tidings' audience read, written out (tidings.send.repository._AUDIENCE)
 _AUDIENCE = (
     "SELECT {settings}, p.document, r.id, r.name, r.email, r.phone, r.locale, r.timezone,"
     " r.data FROM tenants AS t"
@@ -82,13 +81,6 @@ _AUDIENCE = (
     " LEFT JOIN preferences AS p ON p.tenant_id = r.tenant_id AND p.recipient_id = r.id"
     " WHERE t.id = {tenant}"
 )
-_COUNTERS_INTO = "INSERT INTO live_counters (tenant_id, recipient_id, seq, unread)"
-_COUNTERS_CONFLICT = (
-    " ON CONFLICT (tenant_id, recipient_id) DO UPDATE SET"
-    " seq = live_counters.seq + excluded.seq, unread = live_counters.unread + excluded.unread"
-    " RETURNING recipient_id, seq, unread"
-)
-_EVENT_COLUMNS = ("tenant_id", "recipient_id", "seq", "type", "data", "created_at")
 
 
 def _statements(kind: str) -> tuple[str, str, str]:
@@ -116,34 +108,15 @@ def _counters(kind: str, tenant: str, recipients: list[str]) -> tuple[str, list[
         params: list[Any] = []
         for user in users:
             params += (tenant, user, 2, 1)
-        return f"{_COUNTERS_INTO} VALUES {values}{_COUNTERS_CONFLICT}", params
+        return f"{rows.COUNTERS_INTO} VALUES {values}{rows.COUNTERS_CONFLICT}", params
     select = (
         " SELECT %s, r, n, u FROM unnest(%s::text[], %s::bigint[], %s::int[]) AS t(r, n, u)"
         " ORDER BY r"
     )
     return (
-        _COUNTERS_INTO + select + _COUNTERS_CONFLICT,
+        rows.COUNTERS_INTO + select + rows.COUNTERS_CONFLICT,
         [tenant, users, [2] * len(users), [1] * len(users)],
     )
-
-
-def _events(
-    tenant: str, notifications: list[Any], counters: Sequence[Sequence[Any]], payload: SendBody
-) -> list[tuple[Any, ...]]:
-    """Each recipient's ``notification.created`` and ``unread_count`` rows, with the seqs
-    the counter upsert returned (``(recipient, last seq, unread)``)."""
-    taken = {recipient: (seq, unread) for recipient, seq, unread in counters}
-    events: list[tuple[Any, ...]] = []
-    for notification_id, _tenant, send_id, recipient, *rest in notifications:
-        seq, unread = taken[recipient]
-        created = rest[9]  # created_at, as the driver takes it
-        item = rows.item_json(
-            notification_id, send_id, created, title=payload.title, body=payload.body
-        )
-        events.append((tenant, recipient, seq - 1, "notification.created", item, created))
-        count = json.dumps({"count": unread})
-        events.append((tenant, recipient, seq, "unread_count", count, created))
-    return events
 
 
 def _rows(
@@ -240,7 +213,7 @@ def create_app() -> FastAPI:
     tenant = os.environ.get("BENCH_BARE_TENANT", TENANT)
     recipients = os.environ.get("BENCH_BARE_RECIPIENTS", "r1").split(",")
     send_sql, notification_sql, delivery_sql = _statements(kind)
-    events_sql = rows.insert_sql(kind, "live_events", _EVENT_COLUMNS)
+    events_sql = rows.insert_sql(kind, "live_events", rows.EVENT_COLUMNS)
     every_statement = os.environ.get("BENCH_BARE_STATEMENTS", "all") != "inserts"
     inbox_sql = inbox.statements(kind)
     state: dict[str, Any] = {}
@@ -302,7 +275,9 @@ def create_app() -> FastAPI:
                     conn.executemany(delivery_sql, deliveries)
                     if every_statement:
                         counters = conn.execute(counters_sql, counters_params).fetchall()
-                        events = _events(tenant, notifications, counters, payload)
+                        events = rows.event_rows(
+                            tenant, notifications, counters, title=payload.title, body=payload.body
+                        )
                         conn.executemany(events_sql, events)
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -319,7 +294,9 @@ def create_app() -> FastAPI:
                 if every_statement:
                     found = await conn.execute(counters_sql, counters_params)
                     counters = await found.fetchall()
-                    events = _events(tenant, notifications, counters, payload)
+                    events = rows.event_rows(
+                        tenant, notifications, counters, title=payload.title, body=payload.body
+                    )
                     async with conn.cursor() as cur:
                         await cur.executemany(events_sql, events)
         refs = [NotificationRef(id=row[0], recipient_id=row[3]) for row in notifications]

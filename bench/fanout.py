@@ -15,7 +15,6 @@ notifications and the deliveries (the baseline of the figures before 2026-12-07)
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -49,16 +48,7 @@ TOPIC = "bench-fanout"
 AIM_RATIO = 0.4
 POLL_SECONDS = 0.02
 TIMEOUT = 180.0
-# Tidings' live counter upsert (tidings.realtime.repository.reserve): two seqs and one
-# unread item more for each member, returning the last seq taken and the unread count
-COUNTERS_INTO = "INSERT INTO live_counters (tenant_id, recipient_id, seq, unread)"
-COUNTERS_CONFLICT = (
-    " ON CONFLICT (tenant_id, recipient_id) DO UPDATE SET"
-    " seq = live_counters.seq + excluded.seq, unread = live_counters.unread + excluded.unread"
-    " RETURNING recipient_id, seq, unread"
-)
-COUNTERS_A_STATEMENT = 250  # on SQLite, as Tidings
-EVENT_COLUMNS = ("tenant_id", "recipient_id", "seq", "type", "data", "created_at")
+COUNTERS_A_STATEMENT = 250  # users a counter upsert on SQLite, as Tidings writes them
 
 
 class Counter:
@@ -150,20 +140,6 @@ def _baseline_rows(kind: str, members: list[str]) -> tuple[tuple[Any, ...], list
     return send, notifications, deliveries
 
 
-def _event_rows(notifications: list[Any], counters: list[Any]) -> list[tuple[Any, ...]]:
-    """Each member's two live events, with the seqs their counter upsert returned."""
-    last = {recipient: (seq, unread) for recipient, seq, unread in counters}
-    events: list[tuple[Any, ...]] = []
-    for notification_id, _tenant, send_id, member, *rest in notifications:
-        seq, unread = last[member]
-        created = rest[9]  # created_at, as the driver takes it
-        item = rows.item_json(notification_id, send_id, created)
-        events.append((TENANT, member, seq - 1, "notification.created", item, created))
-        count = json.dumps({"count": unread})
-        events.append((TENANT, member, seq, "unread_count", count, created))
-    return events
-
-
 async def baseline(db: Database, members: list[str], *, every_row: bool = True) -> float:
     """The same rows in one transaction (``every_row=False``: the send, notifications
     and deliveries only); the clock includes building the rows."""
@@ -191,12 +167,12 @@ async def baseline(db: Database, members: list[str], *, every_row: bool = True) 
                     values = ", ".join("(?, ?, 2, 1)" for _ in batch)
                     params = [value for user in batch for value in (TENANT, user)]
                     async with conn.execute(
-                        f"{COUNTERS_INTO} VALUES {values}{COUNTERS_CONFLICT}", params
+                        f"{rows.COUNTERS_INTO} VALUES {values}{rows.COUNTERS_CONFLICT}", params
                     ) as cur:
                         counters += await cur.fetchall()
                 await conn.executemany(
-                    rows.insert_sql(kind, "live_events", EVENT_COLUMNS),
-                    _event_rows(notifications, counters),
+                    rows.insert_sql(kind, "live_events", rows.EVENT_COLUMNS),
+                    rows.event_rows(TENANT, notifications, counters),
                 )
             await conn.execute("COMMIT")
             return time.perf_counter() - started
@@ -213,14 +189,14 @@ async def baseline(db: Database, members: list[str], *, every_row: bool = True) 
                     await cp.write_row(row)
             if every_row:
                 await cur.execute(
-                    COUNTERS_INTO
+                    rows.COUNTERS_INTO
                     + " SELECT %s, r, 2, 1 FROM unnest(%s::text[]) AS t(r) ORDER BY r"
-                    + COUNTERS_CONFLICT,
+                    + rows.COUNTERS_CONFLICT,
                     [TENANT, users],
                 )
                 counters = await cur.fetchall()
-                async with cur.copy(rows.copy_sql("live_events", EVENT_COLUMNS)) as cp:
-                    for row in _event_rows(notifications, counters):
+                async with cur.copy(rows.copy_sql("live_events", rows.EVENT_COLUMNS)) as cp:
+                    for row in rows.event_rows(TENANT, notifications, counters):
                         await cp.write_row(row)
         return time.perf_counter() - started
 

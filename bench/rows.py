@@ -70,6 +70,17 @@ DELIVERY_COLUMNS = (
 )
 
 
+EVENT_COLUMNS = ("tenant_id", "recipient_id", "seq", "type", "data", "created_at")
+# Tidings' live counter upsert (tidings.realtime.repository.reserve): seqs and unread items
+# added to each user's counter, returning the last seq taken and the unread count
+COUNTERS_INTO = "INSERT INTO live_counters (tenant_id, recipient_id, seq, unread)"
+COUNTERS_CONFLICT = (
+    " ON CONFLICT (tenant_id, recipient_id) DO UPDATE SET"
+    " seq = live_counters.seq + excluded.seq, unread = live_counters.unread + excluded.unread"
+    " RETURNING recipient_id, seq, unread"
+)
+
+
 def insert_sql(kind: str, table: str, columns: Sequence[str]) -> str:
     mark = "?" if kind == "sqlite" else "%s"
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(mark for _ in columns)})"
@@ -137,6 +148,29 @@ def item_json(
             "read_at": None,
         }
     )
+
+
+def event_rows(
+    tenant: str,
+    notifications: Sequence[Sequence[Any]],
+    counters: Sequence[Sequence[Any]],
+    *,
+    title: str = "t",
+    body: str = "b",
+) -> list[tuple[Any, ...]]:
+    """Each notification's ``notification.created`` and ``unread_count`` live events (rows
+    of ``EVENT_COLUMNS``), with the seqs its recipient's counter upsert returned
+    (``(recipient, last seq, unread)``: two seqs taken, the item's first)."""
+    taken = {recipient: (seq, unread) for recipient, seq, unread in counters}
+    events: list[tuple[Any, ...]] = []
+    for notification_id, _tenant, send_id, recipient, *rest in notifications:
+        seq, unread = taken[recipient]
+        created = rest[9]  # created_at, as the driver takes it
+        item = item_json(notification_id, send_id, created, title=title, body=body)
+        events.append((tenant, recipient, seq - 1, "notification.created", item, created))
+        count = json.dumps({"count": unread})
+        events.append((tenant, recipient, seq, "unread_count", count, created))
+    return events
 
 
 def notification_row(
